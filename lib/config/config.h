@@ -1,0 +1,75 @@
+// The cluster configuration: what the TOML file says, validated.
+// Loading never touches a token; it checks the file itself (syntax, keys,
+// types, values, PIN-file permissions). Errors name the file, the key and
+// the problem, e.g.
+//   /etc/p11cluster/p11cluster.toml: member[1].weight: expected an integer, got a string
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace p11c::config {
+
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class QuorumKind { All, Majority, Count };
+
+struct WriteQuorum {
+    QuorumKind kind = QuorumKind::All;
+    unsigned count = 0;  // for QuorumKind::Count
+
+    // How many members must hold a write, out of `members` (at least 1).
+    unsigned required(unsigned members) const;
+};
+
+enum class Role { Active, Standby };
+
+struct Member {
+    std::string name;
+    std::string module;  // path to the member's PKCS#11 module
+    std::string token;   // a PKCS#11 URI ("pkcs11:token=...") or a plain token label
+    std::string zone;
+    unsigned weight = 1;
+    Role role = Role::Active;
+    std::optional<std::string> pinFile;  // per-member user PIN from a file
+    std::optional<std::string> pinEnv;   // ... or from an environment variable
+};
+
+struct Cluster {
+    std::string label = "p11cluster";
+    std::optional<std::string> serial;  // default: derived from the label
+    unsigned long slotId = 0;           // the virtual slot's id, stable across restarts
+    WriteQuorum writeQuorum;
+    std::string policy = "round-robin";
+    std::string localZone;
+    unsigned callTimeoutMs = 2000;
+};
+
+struct Config {
+    std::string path;  // the file it came from
+    Cluster cluster;
+    std::vector<Member> members;
+};
+
+// Parses and validates a configuration file. Throws ConfigError.
+Config loadFile(const std::string& path);
+
+// Parses configuration text; `path` is used in messages only. Throws ConfigError.
+Config parse(const std::string& text, const std::string& path);
+
+// Where the configuration comes from: $P11CLUSTER_CONF, else the string given
+// in C_Initialize's pReserved (may be null), else the system default.
+std::string locate(const char* initReserved);
+
+inline constexpr const char* kDefaultPath = "/etc/p11cluster/p11cluster.toml";
+
+// Policies known to the routing layer, for validation.
+bool isKnownPolicy(const std::string& name);
+
+}  // namespace p11c::config

@@ -1,0 +1,89 @@
+// Cluster: the virtual slot and token over the members.
+//
+// Owns the members, the routing policy, the virtual sessions, the object
+// index and the shared login state. One Cluster exists between C_Initialize
+// and C_Finalize. Thread-safety: all methods may be called concurrently;
+// no cluster-wide lock is held across a call into a member (login, which
+// the specification serialises anyway, is the one exception).
+#pragma once
+
+#include <pkcs11.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "config/config.h"
+#include "core/object_index.h"
+#include "core/session.h"
+#include "member/member.h"
+#include "routing/policy.h"
+
+namespace p11c {
+
+inline constexpr CK_USER_TYPE kNotLoggedIn = static_cast<CK_USER_TYPE>(-1);
+
+class Cluster {
+public:
+    // Connects every member. Throws ModuleLoadError / config::ConfigError.
+    static std::unique_ptr<Cluster> start(config::Config config);
+    ~Cluster();
+
+    const config::Config& config() const noexcept { return config_; }
+    unsigned memberCount() const noexcept { return static_cast<unsigned>(members_.size()); }
+    Member& member(unsigned index) noexcept { return *members_[index]; }
+    SessionTable& sessions() noexcept { return sessions_; }
+    ObjectIndex& objects() noexcept { return objects_; }
+
+    // --- the virtual slot and token -------------------------------------
+    CK_SLOT_ID slotId() const noexcept { return config_.cluster.slotId; }
+    void checkSlot(CK_SLOT_ID slot) const;  // throws CKR_SLOT_ID_INVALID
+    void slotInfo(CK_SLOT_INFO& info) const;
+    void tokenInfo(CK_TOKEN_INFO& info);
+    const std::vector<CK_MECHANISM_TYPE>& mechanismList() const noexcept { return mechTypes_; }
+    void mechanismInfo(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO& info) const;
+
+    // --- routing ---------------------------------------------------------
+    // Picks a serving member among `candidates` (active members first,
+    // standby only when no active one is a candidate). Throws
+    // CKR_DEVICE_ERROR when none is serving.
+    unsigned pick(std::span<const unsigned> candidates);
+    std::vector<unsigned> servingMembers() const;
+    std::vector<unsigned> allMembers() const;
+    // Records a member fault seen by a caller; the member stops serving.
+    void memberFault(unsigned member, CK_RV rv, const char* during);
+
+    // --- login (shared by all sessions, as the specification requires) --
+    CK_USER_TYPE loginState() const noexcept { return loginState_.load(std::memory_order_acquire); }
+    void login(Session& session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pinLen);
+    void logout();
+    void initPin(Session& session, CK_UTF8CHAR_PTR pin, CK_ULONG pinLen);
+    void setPin(Session& session, CK_UTF8CHAR_PTR oldPin, CK_ULONG oldLen, CK_UTF8CHAR_PTR newPin,
+                CK_ULONG newLen);
+    // Called when the last virtual session closes: the login ends.
+    void lastSessionClosed();
+    // The session on `member` that keeps this process's login alive there.
+    CK_SESSION_HANDLE anchorSession(unsigned member) const noexcept { return anchors_[member]; }
+
+private:
+    explicit Cluster(config::Config config);
+    void computeMechanisms();
+
+    config::Config config_;
+    std::vector<std::unique_ptr<Member>> members_;
+    std::vector<CK_SESSION_HANDLE> anchors_;
+    std::unique_ptr<routing::Policy> policy_;
+    SessionTable sessions_;
+    ObjectIndex objects_;
+
+    std::vector<CK_MECHANISM_TYPE> mechTypes_;
+    std::map<CK_MECHANISM_TYPE, CK_MECHANISM_INFO> mechInfo_;
+
+    std::mutex loginMutex_;
+    std::atomic<CK_USER_TYPE> loginState_{kNotLoggedIn};
+};
+
+}  // namespace p11c

@@ -1,0 +1,253 @@
+#include "core/objects.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "core/identity.h"
+#include "replication/fanout.h"
+#include "util/log.h"
+
+namespace p11c::objects {
+
+bool templateFlag(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_ATTRIBUTE_TYPE type, bool fallback) {
+    for (CK_ULONG i = 0; i < count; ++i) {
+        if (templ[i].type != type) continue;
+        if (templ[i].pValue == nullptr || templ[i].ulValueLen != sizeof(CK_BBOOL))
+            throw CkError(CKR_ATTRIBUTE_VALUE_INVALID);
+        return *static_cast<CK_BBOOL*>(templ[i].pValue) != CK_FALSE;
+    }
+    return fallback;
+}
+
+CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                               unsigned member) {
+    ObjectIndex& index = cluster.objects();
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+    switch (index.presence(object, member, &handle)) {
+        case Presence::Present: return handle;
+        case Presence::Absent: return CK_INVALID_HANDLE;
+        case Presence::Unknown: break;
+    }
+    std::shared_ptr<const Identity> identity = index.identity(object);
+    if (!identity) {
+        for (const Placement& p : index.placements(object)) {
+            if (!cluster.member(p.member).serving()) continue;
+            auto read = readIdentity(cluster.member(p.member),
+                                     session.memberSessionLocked(p.member), p.handle);
+            if (!read) continue;
+            identity = std::make_shared<const Identity>(std::move(*read));
+            index.setIdentity(object, identity);
+            break;
+        }
+        if (!identity) return CK_INVALID_HANDLE;  // cannot tell; do not guess
+    }
+    Member& target = cluster.member(member);
+    handle = findByIdentity(target, session.memberSessionLocked(member), *identity);
+    index.place(object, member, handle != CK_INVALID_HANDLE ? Presence::Present : Presence::Absent,
+                handle);
+    return handle;
+}
+
+CK_RV noHolder(Cluster& cluster, CK_OBJECT_HANDLE object) {
+    // Held by a member that is not serving: the object exists but cannot be
+    // reached now. Held by none: the handle names nothing.
+    auto all = cluster.allMembers();
+    for (unsigned m : cluster.objects().candidates(object, all))
+        if (!cluster.member(m).serving()) return CKR_DEVICE_ERROR;
+    return CKR_OBJECT_HANDLE_INVALID;
+}
+
+CK_OBJECT_HANDLE record(Cluster& cluster, Session& session, bool token,
+                        std::span<const Placement> placed) {
+    return cluster.objects().add(token, token ? CK_INVALID_HANDLE : session.handle(), placed,
+                                 Presence::Absent);
+}
+
+namespace {
+
+// Serving members first, then the others (which miss the write).
+std::vector<unsigned> writeTargets(Cluster& cluster) {
+    std::vector<unsigned> targets = cluster.allMembers();
+    std::stable_partition(targets.begin(), targets.end(),
+                          [&](unsigned m) { return cluster.member(m).serving(); });
+    return targets;
+}
+
+// Writes to an existing object reach the members that hold it; the quorum is
+// capped at how many do.
+unsigned requiredOf(Cluster& cluster, size_t holders) {
+    return std::min<unsigned>(replication::requiredFor(cluster), static_cast<unsigned>(holders));
+}
+
+void undoCreate(Cluster& cluster, Session& session, unsigned m, CK_OBJECT_HANDLE handle) {
+    CK_RV rv = cluster.member(m).call(&CK_FUNCTION_LIST::C_DestroyObject,
+                                      session.memberSessionLocked(m), handle);
+    if (rv != CKR_OK)
+        log::error("member ", cluster.member(m).name(), ": rollback of a write failed: ",
+                   rvName(rv));
+}
+
+void reportMissed(Cluster& cluster, const replication::Outcome& outcome, const char* what) {
+    for (unsigned m : outcome.missed)
+        log::warn("member ", cluster.member(m).name(), ": missed ", what, "; marked for repair");
+}
+
+}  // namespace
+
+CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ,
+                        CK_ULONG count) {
+    const bool token = templateFlag(templ, count, CKA_TOKEN, false);
+    auto targets = writeTargets(cluster);
+    auto outcome = replication::write(
+        cluster, targets, replication::requiredFor(cluster),
+        [&](unsigned m, CK_OBJECT_HANDLE* made) {
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_CreateObject,
+                                          session.memberSessionLocked(m), templ, count, made);
+        },
+        [&](unsigned m, CK_OBJECT_HANDLE h) { undoCreate(cluster, session, m, h); },
+        "C_CreateObject");
+    check(outcome.rv);
+    reportMissed(cluster, outcome, "C_CreateObject");
+    return record(cluster, session, token, outcome.done);
+}
+
+CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE source,
+                      CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    auto targets = cluster.objects().candidates(source, writeTargets(cluster));
+    if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
+    auto outcome = replication::write(
+        cluster, targets, requiredOf(cluster, targets.size()),
+        [&](unsigned m, CK_OBJECT_HANDLE* made) {
+            CK_OBJECT_HANDLE from = resolveLocked(cluster, session, source, m);
+            if (from == CK_INVALID_HANDLE) return CKR_OBJECT_HANDLE_INVALID;
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_CopyObject,
+                                          session.memberSessionLocked(m), from, templ, count, made);
+        },
+        [&](unsigned m, CK_OBJECT_HANDLE h) { undoCreate(cluster, session, m, h); },
+        "C_CopyObject");
+    check(outcome.rv);
+    reportMissed(cluster, outcome, "C_CopyObject");
+    // The copy is a token object if the template says so, else as its source.
+    const Placement& first = outcome.done.front();
+    CK_BBOOL token = CK_FALSE;
+    CK_ATTRIBUTE attr{CKA_TOKEN, &token, sizeof token};
+    cluster.member(first.member)
+        .call(&CK_FUNCTION_LIST::C_GetAttributeValue, session.memberSessionLocked(first.member),
+              first.handle, &attr, CK_ULONG{1});
+    return record(cluster, session, token != CK_FALSE, outcome.done);
+}
+
+void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
+    auto targets = cluster.objects().candidates(object, writeTargets(cluster));
+    auto outcome = replication::write(
+        cluster, targets, requiredOf(cluster, targets.size()),
+        [&](unsigned m, CK_OBJECT_HANDLE*) {
+            CK_OBJECT_HANDLE handle = resolveLocked(cluster, session, object, m);
+            if (handle == CK_INVALID_HANDLE) return CKR_OK;  // not there: nothing to destroy
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_DestroyObject,
+                                          session.memberSessionLocked(m), handle);
+        },
+        {}, "C_DestroyObject");
+    check(outcome.rv);
+    reportMissed(cluster, outcome, "C_DestroyObject");
+    cluster.objects().remove(object);
+}
+
+CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                    CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    return withObjectLocked(cluster, session, object, cluster.servingMembers(),
+                            "C_GetAttributeValue",
+                            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
+                                return cluster.member(m).call(
+                                    &CK_FUNCTION_LIST::C_GetAttributeValue, s, h, templ, count);
+                            });
+}
+
+void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                   CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    auto targets = cluster.objects().candidates(object, writeTargets(cluster));
+    if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
+    auto outcome = replication::write(
+        cluster, targets, requiredOf(cluster, targets.size()),
+        [&](unsigned m, CK_OBJECT_HANDLE*) {
+            CK_OBJECT_HANDLE handle = resolveLocked(cluster, session, object, m);
+            if (handle == CK_INVALID_HANDLE) return CKR_OBJECT_HANDLE_INVALID;
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_SetAttributeValue,
+                                          session.memberSessionLocked(m), handle, templ, count);
+        },
+        {}, "C_SetAttributeValue");
+    check(outcome.rv);
+    reportMissed(cluster, outcome, "C_SetAttributeValue");
+    for (unsigned m : outcome.missed) cluster.objects().place(object, m, Presence::Absent);
+    cluster.objects().setIdentity(object, nullptr);  // label or id may have changed
+}
+
+CK_ULONG size(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
+    CK_ULONG result = 0;
+    check(withObjectLocked(cluster, session, object, cluster.servingMembers(), "C_GetObjectSize",
+                           [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
+                               return cluster.member(m).call(&CK_FUNCTION_LIST::C_GetObjectSize,
+                                                             s, h, &result);
+                           }));
+    return result;
+}
+
+void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    if (session.find.active) throw CkError(CKR_OPERATION_ACTIVE);
+    ObjectIndex& index = cluster.objects();
+    std::vector<unsigned> readers = cluster.servingMembers();
+    // Prefer an active member that misses nothing the index knows of.
+    std::stable_partition(readers.begin(), readers.end(), [&](unsigned m) {
+        return !cluster.member(m).standby() && index.absentOn(m) == 0;
+    });
+    std::vector<CK_OBJECT_HANDLE> results;
+    for (size_t i = 0; i < readers.size(); ++i) {
+        unsigned reader = readers[i];
+        std::vector<CK_OBJECT_HANDLE> found;
+        try {
+            found = findAll(cluster.member(reader), session.memberSessionLocked(reader), templ, count);
+        } catch (const CkError& e) {
+            if (classify(e.rv()) != RvClass::MemberFault) throw;
+            cluster.memberFault(reader, e.rv(), "C_FindObjects");
+            continue;
+        }
+        for (CK_OBJECT_HANDLE h : found) results.push_back(index.adopt(reader, h, false));
+        // Objects the reader is known to lack: found on the members holding them.
+        if (index.absentOn(reader) > 0) {
+            for (size_t j = i + 1; j < readers.size(); ++j) {
+                unsigned other = readers[j];
+                std::vector<CK_OBJECT_HANDLE> more;
+                try {
+                    more = findAll(cluster.member(other), session.memberSessionLocked(other),
+                                   templ, count);
+                } catch (const CkError&) {
+                    continue;
+                }
+                for (CK_OBJECT_HANDLE h : more) {
+                    CK_OBJECT_HANDLE object = index.lookup(other, h);
+                    if (object != 0 && index.presence(object, reader, nullptr) == Presence::Absent &&
+                        std::find(results.begin(), results.end(), object) == results.end())
+                        results.push_back(object);
+                }
+            }
+        }
+        session.find = {true, std::move(results), 0};
+        return;
+    }
+    throw CkError(CKR_DEVICE_ERROR);
+}
+
+void find(Session& session, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULONG_PTR count) {
+    auto& f = session.find;
+    if (!f.active) throw CkError(CKR_OPERATION_NOT_INITIALIZED);
+    CK_ULONG n = 0;
+    while (n < max && f.next < f.results.size()) out[n++] = f.results[f.next++];
+    *count = n;
+}
+
+void findFinal(Session& session) {
+    if (!session.find.active) throw CkError(CKR_OPERATION_NOT_INITIALIZED);
+    session.find = {};
+}
+
+}  // namespace p11c::objects

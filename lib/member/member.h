@@ -1,0 +1,72 @@
+// Member: one real token behind the virtual token — its module, its slot,
+// its health and its figures for routing. Sessions on the member belong to
+// the virtual sessions (core/session.h); a Member only opens and closes them.
+//
+// Thread-safety: every method may be called from any thread. Calls into the
+// member's module are made without any cluster-wide lock held.
+#pragma once
+
+#include <pkcs11.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "member/health.h"
+#include "member/module_library.h"
+#include "routing/policy.h"
+#include "util/secret.h"
+
+namespace p11c {
+
+class Member {
+public:
+    // Finds the member's token in its module. Throws ModuleLoadError naming
+    // the member when the module does not load or the token is not found
+    // (or matches more than one token).
+    static std::unique_ptr<Member> connect(unsigned index, const config::Member& config);
+
+    unsigned index() const noexcept { return index_; }
+    const std::string& name() const noexcept { return config_.name; }
+    const config::Member& config() const noexcept { return config_; }
+    bool standby() const noexcept { return config_.role == config::Role::Standby; }
+    CK_SLOT_ID slot() const noexcept { return slot_; }
+    const ModuleLibrary& module() const noexcept { return *module_; }
+    CK_FUNCTION_LIST* fn() const noexcept { return module_->functions(); }
+    CK_FUNCTION_LIST_3_0* fn30() const noexcept { return module_->functions30(); }
+
+    routing::MemberStats& stats() noexcept { return stats_; }
+    Health health() const noexcept { return health_.load(std::memory_order_acquire); }
+    bool serving() const noexcept { return health() == Health::Up; }
+    void setHealth(Health next, const char* why);
+
+    // Calls one function of the member's module, counting it for routing:
+    //   member.call(&CK_FUNCTION_LIST::C_Sign, session, data, len, sig, &sigLen)
+    template <class Fn, class... Args>
+    CK_RV call(Fn CK_FUNCTION_LIST::*fn, Args... args) {
+        routing::InFlight counted(stats_);
+        stats_.operations.fetch_add(1, std::memory_order_relaxed);
+        CK_RV rv = (module_->functions()->*fn)(args...);
+        if (rv != CKR_OK) noteResult(rv);
+        return rv;
+    }
+
+    // The member's PIN from pin_file / pin_env, if it has its own.
+    bool hasOwnPin() const noexcept { return config_.pinFile || config_.pinEnv; }
+    Secret readOwnPin() const;  // throws CkError when it cannot be read
+
+private:
+    Member(unsigned index, config::Member config, std::shared_ptr<ModuleLibrary> module,
+           CK_SLOT_ID slot);
+    void noteResult(CK_RV rv) noexcept;
+
+    unsigned index_;
+    config::Member config_;
+    std::shared_ptr<ModuleLibrary> module_;
+    CK_SLOT_ID slot_;
+    routing::MemberStats stats_;
+    std::atomic<Health> health_{Health::Up};
+};
+
+}  // namespace p11c

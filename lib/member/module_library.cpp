@@ -1,0 +1,83 @@
+#include "member/module_library.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace p11c {
+namespace {
+
+std::recursive_mutex registryMutex;  // recursive: a failed open() destroys its module under the lock
+// Keyed by dlopen handle: the same file reached by two paths is one module.
+std::map<void*, std::weak_ptr<ModuleLibrary>>& registry() {
+    static auto* map = new std::map<void*, std::weak_ptr<ModuleLibrary>>();
+    return *map;
+}
+
+}  // namespace
+
+std::shared_ptr<ModuleLibrary> ModuleLibrary::open(const std::string& path) {
+    std::lock_guard lock(registryMutex);
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+        const char* why = ::dlerror();
+        throw ModuleLoadError("cannot load module " + path + ": " + (why ? why : "unknown error"));
+    }
+    if (auto it = registry().find(handle); it != registry().end()) {
+        if (auto existing = it->second.lock()) {
+            ::dlclose(handle);  // drop the extra reference this dlopen took
+            return existing;
+        }
+    }
+
+    std::shared_ptr<ModuleLibrary> module(new ModuleLibrary());
+    module->path_ = path;
+    module->handle_ = handle;
+
+    auto getInterface = reinterpret_cast<CK_C_GetInterface>(::dlsym(handle, "C_GetInterface"));
+    if (getInterface != nullptr) {
+        CK_INTERFACE* iface = nullptr;
+        CK_VERSION v30{3, 0};
+        if (getInterface(reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>("PKCS 11")), &v30,
+                         &iface, 0) == CKR_OK &&
+            iface != nullptr && iface->pFunctionList != nullptr) {
+            module->functions30_ = static_cast<CK_FUNCTION_LIST_3_0*>(iface->pFunctionList);
+            module->functions_ = static_cast<CK_FUNCTION_LIST*>(iface->pFunctionList);
+        }
+    }
+    if (module->functions_ == nullptr) {
+        auto getList = reinterpret_cast<CK_C_GetFunctionList>(::dlsym(handle, "C_GetFunctionList"));
+        if (getList == nullptr) {
+            throw ModuleLoadError("module " + path + " is not a PKCS#11 module (no C_GetFunctionList)");
+        }
+        CK_RV rv = getList(&module->functions_);
+        if (rv != CKR_OK || module->functions_ == nullptr)
+            throw ModuleLoadError("module " + path + ": C_GetFunctionList failed: " + rvName(rv));
+    }
+
+    CK_C_INITIALIZE_ARGS args{};
+    args.flags = CKF_OS_LOCKING_OK;
+    CK_RV rv = module->functions_->C_Initialize(&args);
+    if (rv == CKR_OK) {
+        module->initialisedByUs_ = true;
+    } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        throw ModuleLoadError("module " + path + ": C_Initialize failed: " + rvName(rv));
+    }
+    registry()[handle] = module;
+    log::debug("loaded member module ", path);
+    return module;
+}
+
+ModuleLibrary::~ModuleLibrary() {
+    std::lock_guard lock(registryMutex);
+    if (functions_ != nullptr && initialisedByUs_) functions_->C_Finalize(nullptr);
+    registry().erase(handle_);
+    if (handle_ != nullptr) ::dlclose(handle_);
+}
+
+}  // namespace p11c
