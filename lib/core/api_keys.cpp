@@ -1,13 +1,16 @@
 // Chapter 5.14 of the specification: key management.
 //
 // Generated keys are random: made on one member (chosen by the routing
-// policy) and recorded as present there and absent elsewhere until the
-// replication layer copies them. Unwrap and derive are deterministic: run on
+// policy) and copied to the others under the transport key before the call
+// returns; fewer holders than the write quorum undo the generation. Unwrap and derive are deterministic: run on
 // every member that holds the base key, with the same inputs.
+#include <algorithm>
+
 #include "core/api.h"
 #include "core/objects.h"
 #include "core/runtime.h"
 #include "replication/fanout.h"
+#include "replication/replicate.h"
 #include "util/log.h"
 
 namespace p11c::api {
@@ -60,6 +63,71 @@ CK_RV makeEverywhere(Cluster& cluster, Session& session, CK_OBJECT_HANDLE base, 
 
 }  // namespace
 
+namespace {
+
+// The template the members get for a private or secret key. A key the
+// caller wants non-extractable is held extractable only under trusted keys
+// (CKA_WRAP_WITH_TRUSTED), so that the transport key can carry it to the
+// other members; the caller's view keeps what it asked for.
+struct MemberTemplate {
+    std::vector<CK_ATTRIBUTE> attrs;
+    CK_BBOOL yes = CK_TRUE;
+    CallerView view;
+
+    MemberTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism) {
+        view.extractable = objects::templateFlag(templ, count, CKA_EXTRACTABLE, false);
+        view.neverExtractable = view.extractable ? CK_FALSE : CK_TRUE;
+        view.wrapWithTrusted = objects::templateFlag(templ, count, CKA_WRAP_WITH_TRUSTED, false);
+        view.keyGenMechanism = mechanism;
+        for (CK_ULONG i = 0; i < count; ++i)
+            if (templ[i].type != CKA_EXTRACTABLE && templ[i].type != CKA_WRAP_WITH_TRUSTED)
+                attrs.push_back(templ[i]);
+        if (!view.extractable) {
+            attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
+            attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
+        } else if (view.wrapWithTrusted) {
+            attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
+            attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
+        } else {
+            attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
+        }
+    }
+    CK_ATTRIBUTE_PTR data() { return attrs.data(); }
+    CK_ULONG size() const { return static_cast<CK_ULONG>(attrs.size()); }
+};
+
+CK_BBOOL flagOf(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                CK_ATTRIBUTE_TYPE type) {
+    CK_BBOOL value = CK_FALSE;
+    CK_ATTRIBUTE attr{type, &value, sizeof value};
+    member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr, CK_ULONG{1});
+    return value;
+}
+
+void destroyAll(Cluster& cluster, Session& session, std::span<const Placement> placed) {
+    for (const Placement& p : placed)
+        cluster.member(p.member).call(&CK_FUNCTION_LIST::C_DestroyObject,
+                                      session.memberSessionLocked(p.member), p.handle);
+}
+
+// Members that should receive a copy of what `source` made.
+std::vector<unsigned> copyTargets(Cluster& cluster, unsigned source) {
+    std::vector<unsigned> targets;
+    for (unsigned m : cluster.allMembers())
+        if (m != source && cluster.member(m).health() != Health::Down) targets.push_back(m);
+    return targets;
+}
+
+bool reachesQuorum(Cluster& cluster, size_t holders, const char* what) {
+    unsigned required = replication::requiredFor(cluster);
+    if (holders >= required) return true;
+    log::error(what, ": the new key reached ", holders, " of the ", required,
+               " members the write quorum requires; it is removed again");
+    return false;
+}
+
+}  // namespace
+
 CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                     CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey) {
     Cluster& cluster = runtime::cluster();
@@ -68,14 +136,27 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
     const bool token = objects::templateFlag(pTemplate, ulCount, CKA_TOKEN, false);
+    MemberTemplate templ(pTemplate, ulCount, pMechanism->mechanism);
     Placement made{};
     CK_RV rv = generateOnOne(cluster, *session, "C_GenerateKey", [&](unsigned m, CK_SESSION_HANDLE s) {
         made.member = m;
-        return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKey, s, pMechanism, pTemplate,
-                                      ulCount, &made.handle);
+        return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKey, s, pMechanism, templ.data(),
+                                      templ.size(), &made.handle);
     });
     if (rv != CKR_OK) return rv;
-    *phKey = objects::record(cluster, *session, token, std::span(&made, 1));
+    templ.view.alwaysSensitive = flagOf(cluster.member(made.member),
+                                        session->memberSessionLocked(made.member), made.handle,
+                                        CKA_ALWAYS_SENSITIVE);
+    auto copies = replication::copyKey(cluster, *session, made.member, made.handle,
+                                       copyTargets(cluster, made.member));
+    std::vector<Placement> placed{made};
+    placed.insert(placed.end(), copies.made.begin(), copies.made.end());
+    if (!reachesQuorum(cluster, placed.size(), "C_GenerateKey")) {
+        destroyAll(cluster, *session, placed);
+        return CKR_DEVICE_ERROR;
+    }
+    *phKey = objects::record(cluster, *session, token, placed);
+    cluster.objects().setView(*phKey, std::make_shared<const CallerView>(templ.view));
     return CKR_OK;
 }
 
@@ -94,19 +175,51 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         objects::templateFlag(pPublicKeyTemplate, ulPublicKeyAttributeCount, CKA_TOKEN, false);
     const bool privateToken =
         objects::templateFlag(pPrivateKeyTemplate, ulPrivateKeyAttributeCount, CKA_TOKEN, false);
-    Placement pub{}, priv{};
+    MemberTemplate priv(pPrivateKeyTemplate, ulPrivateKeyAttributeCount, pMechanism->mechanism);
+    Placement pub{}, prv{};
     CK_RV rv = generateOnOne(cluster, *session, "C_GenerateKeyPair",
                              [&](unsigned m, CK_SESSION_HANDLE s) {
-                                 pub.member = priv.member = m;
+                                 pub.member = prv.member = m;
                                  return cluster.member(m).call(
                                      &CK_FUNCTION_LIST::C_GenerateKeyPair, s, pMechanism,
-                                     pPublicKeyTemplate, ulPublicKeyAttributeCount,
-                                     pPrivateKeyTemplate, ulPrivateKeyAttributeCount, &pub.handle,
-                                     &priv.handle);
+                                     pPublicKeyTemplate, ulPublicKeyAttributeCount, priv.data(),
+                                     priv.size(), &pub.handle, &prv.handle);
                              });
     if (rv != CKR_OK) return rv;
-    *phPublicKey = objects::record(cluster, *session, publicToken, std::span(&pub, 1));
-    *phPrivateKey = objects::record(cluster, *session, privateToken, std::span(&priv, 1));
+    priv.view.alwaysSensitive = flagOf(cluster.member(prv.member),
+                                       session->memberSessionLocked(prv.member), prv.handle,
+                                       CKA_ALWAYS_SENSITIVE);
+    const auto targets = copyTargets(cluster, prv.member);
+    auto privCopies = replication::copyKey(cluster, *session, prv.member, prv.handle, targets);
+    auto pubCopies = replication::copyKey(cluster, *session, pub.member, pub.handle, targets);
+    // A member holds the pair only if it took both halves.
+    std::vector<Placement> privPlaced{prv}, pubPlaced{pub}, strays;
+    for (const Placement& p : privCopies.made) {
+        auto half = std::find_if(pubCopies.made.begin(), pubCopies.made.end(),
+                                 [&](const Placement& q) { return q.member == p.member; });
+        if (half == pubCopies.made.end()) {
+            strays.push_back(p);
+            continue;
+        }
+        privPlaced.push_back(p);
+        pubPlaced.push_back(*half);
+    }
+    for (const Placement& q : pubCopies.made)
+        if (std::none_of(privPlaced.begin(), privPlaced.end(),
+                         [&](const Placement& p) { return p.member == q.member; }))
+            strays.push_back(q);
+    destroyAll(cluster, *session, strays);
+    if (!reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) {
+        destroyAll(cluster, *session, privPlaced);
+        destroyAll(cluster, *session, pubPlaced);
+        return CKR_DEVICE_ERROR;
+    }
+    *phPublicKey = objects::record(cluster, *session, publicToken, pubPlaced);
+    *phPrivateKey = objects::record(cluster, *session, privateToken, privPlaced);
+    CallerView publicView;
+    publicView.keyGenMechanism = pMechanism->mechanism;
+    cluster.objects().setView(*phPublicKey, std::make_shared<const CallerView>(publicView));
+    cluster.objects().setView(*phPrivateKey, std::make_shared<const CallerView>(priv.view));
     return CKR_OK;
 }
 
@@ -117,6 +230,12 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     auto session = cluster.sessions().get(hSession);
     if (pMechanism == nullptr || pulWrappedKeyLen == nullptr) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    try {
+        if (auto view = cluster.objects().view(hKey); view && !view->extractable)
+            return CKR_KEY_UNEXTRACTABLE;
+    } catch (const CkError&) {
+        return CKR_KEY_HANDLE_INVALID;
+    }
     // Both keys must be on the member that wraps.
     std::vector<unsigned> holders;
     try {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 
+#include "replication/transport.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/rv.h"
@@ -60,6 +61,8 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
     for (auto& m : cluster->members_) stats.push_back(&m->stats());
     cluster->policy_ = routing::makePolicy(cluster->config_.cluster.policy, std::move(stats));
     cluster->objects_.reset(cluster->memberCount());
+    cluster->transport_.assign(cluster->memberCount(), 0);
+    cluster->internal_.resize(cluster->memberCount());
     cluster->computeMechanisms();
     log::info("cluster \"", cluster->config_.cluster.label, "\" started with ",
               cluster->memberCount(), " members, policy ", cluster->policy_->name());
@@ -238,6 +241,56 @@ void Cluster::lastSessionClosed() {
     for (unsigned i = 0; i < members_.size(); ++i)
         members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchors_[i]);
     loginState_.store(kNotLoggedIn, std::memory_order_release);
+}
+
+}  // namespace p11c
+
+namespace p11c {
+
+CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
+    {
+        std::lock_guard lock(internalMutex_);
+        if (transport_[member] != 0) return transport_[member];
+    }
+    CK_OBJECT_HANDLE found = CK_INVALID_HANDLE;
+    try {
+        found = replication::findTransportKey(*members_[member], anchors_[member]);
+    } catch (const CkError& e) {
+        log::warn("member ", members_[member]->name(), ": looking for the transport key failed: ",
+                  rvName(e.rv()));
+        return CK_INVALID_HANDLE;
+    }
+    std::lock_guard lock(internalMutex_);
+    if (found != CK_INVALID_HANDLE) {
+        transport_[member] = found;
+        internal_[member][found] = true;
+    }
+    return found;
+}
+
+bool Cluster::isInternal(unsigned member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {
+    {
+        std::lock_guard lock(internalMutex_);
+        auto it = internal_[member].find(object);
+        if (it != internal_[member].end()) return it->second;
+    }
+    static constexpr char kPrefix[] = "p11cluster-";
+    constexpr size_t kPrefixLen = sizeof kPrefix - 1;
+    CK_ATTRIBUTE attr{CKA_ID, nullptr, 0};
+    Member& m = *members_[member];
+    bool internal = false;
+    if (m.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr, CK_ULONG{1}) ==
+            CKR_OK &&
+        attr.ulValueLen != CK_UNAVAILABLE_INFORMATION && attr.ulValueLen >= kPrefixLen) {
+        std::vector<CK_BYTE> id(attr.ulValueLen);
+        attr.pValue = id.data();
+        internal = m.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
+                          CK_ULONG{1}) == CKR_OK &&
+                   std::memcmp(id.data(), kPrefix, kPrefixLen) == 0;
+    }
+    std::lock_guard lock(internalMutex_);
+    internal_[member][object] = internal;
+    return internal;
 }
 
 }  // namespace p11c

@@ -68,6 +68,14 @@ public:
     // The session on `member` that keeps this process's login alive there.
     CK_SESSION_HANDLE anchorSession(unsigned member) const noexcept { return anchors_[member]; }
 
+    // --- the cluster's own objects on the members -----------------------
+    // The member's transport key (replication/transport.h), looked up once;
+    // CK_INVALID_HANDLE when it has none.
+    CK_OBJECT_HANDLE transportKey(unsigned member);
+    // Whether a member object belongs to the cluster itself (hidden from
+    // the caller's C_FindObjects). Reads the object's CKA_ID once.
+    bool isInternal(unsigned member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object);
+
 private:
     explicit Cluster(config::Config config);
     void computeMechanisms();
@@ -81,6 +89,10 @@ private:
 
     std::vector<CK_MECHANISM_TYPE> mechTypes_;
     std::map<CK_MECHANISM_TYPE, CK_MECHANISM_INFO> mechInfo_;
+
+    std::mutex internalMutex_;
+    std::vector<CK_OBJECT_HANDLE> transport_;       // per member; 0 = not looked up
+    std::vector<std::map<CK_OBJECT_HANDLE, bool>> internal_;  // per member: handle -> internal?
 
     std::mutex loginMutex_;
     std::atomic<CK_USER_TYPE> loginState_{kNotLoggedIn};

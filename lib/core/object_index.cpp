@@ -117,6 +117,17 @@ void ObjectIndex::setIdentity(CK_OBJECT_HANDLE object, std::shared_ptr<const Ide
     if (it != records_.end()) it->second.identity = std::move(identity);
 }
 
+std::shared_ptr<const CallerView> ObjectIndex::view(CK_OBJECT_HANDLE object) const {
+    std::shared_lock lock(mutex_);
+    return recordLocked(object).view;
+}
+
+void ObjectIndex::setView(CK_OBJECT_HANDLE object, std::shared_ptr<const CallerView> view) {
+    std::unique_lock lock(mutex_);
+    auto it = records_.find(object);
+    if (it != records_.end()) it->second.view = std::move(view);
+}
+
 void ObjectIndex::eraseLocked(CK_OBJECT_HANDLE object) {
     auto it = records_.find(object);
     if (it == records_.end()) return;

@@ -25,6 +25,19 @@ struct Identity;
 
 enum class Presence : uint8_t { Unknown, Present, Absent };
 
+// What the caller sees of a key where the members hold something else: a
+// generated key is made extractable-only-under-trusted-keys so that it can
+// be copied, and its copies are not "local". The view restores the
+// attributes as one token would report them.
+struct CallerView {
+    CK_BBOOL extractable = CK_FALSE;
+    CK_BBOOL neverExtractable = CK_TRUE;
+    CK_BBOOL alwaysSensitive = CK_TRUE;
+    CK_BBOOL local = CK_TRUE;
+    CK_BBOOL wrapWithTrusted = CK_FALSE;
+    CK_MECHANISM_TYPE keyGenMechanism = CK_UNAVAILABLE_INFORMATION;
+};
+
 struct Placement {
     unsigned member;
     CK_OBJECT_HANDLE handle;
@@ -57,6 +70,9 @@ public:
     std::shared_ptr<const Identity> identity(CK_OBJECT_HANDLE object) const;
     void setIdentity(CK_OBJECT_HANDLE object, std::shared_ptr<const Identity> identity);
 
+    std::shared_ptr<const CallerView> view(CK_OBJECT_HANDLE object) const;
+    void setView(CK_OBJECT_HANDLE object, std::shared_ptr<const CallerView> view);
+
     void remove(CK_OBJECT_HANDLE object);
     // Session objects die with their session on every member.
     void removeOwnedBy(CK_SESSION_HANDLE owner);
@@ -71,6 +87,7 @@ private:
         std::vector<CK_OBJECT_HANDLE> handles;
         std::vector<Presence> presence;
         std::shared_ptr<const Identity> identity;
+        std::shared_ptr<const CallerView> view;
     };
     struct KeyHash {
         size_t operator()(const std::pair<unsigned, CK_OBJECT_HANDLE>& k) const noexcept {

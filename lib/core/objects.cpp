@@ -1,6 +1,7 @@
 #include "core/objects.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "core/identity.h"
@@ -134,7 +135,9 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
     cluster.member(first.member)
         .call(&CK_FUNCTION_LIST::C_GetAttributeValue, session.memberSessionLocked(first.member),
               first.handle, &attr, CK_ULONG{1});
-    return record(cluster, session, token != CK_FALSE, outcome.done);
+    CK_OBJECT_HANDLE made = record(cluster, session, token != CK_FALSE, outcome.done);
+    cluster.objects().setView(made, cluster.objects().view(source));
+    return made;
 }
 
 void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
@@ -153,18 +156,79 @@ void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     cluster.objects().remove(object);
 }
 
+namespace {
+
+// Replaces, in a C_GetAttributeValue answer, the attributes where the caller's
+// view of a key differs from what the members hold.
+void applyView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    for (CK_ULONG i = 0; i < count; ++i) {
+        CK_ATTRIBUTE& a = templ[i];
+        if (a.ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+        const void* value = nullptr;
+        CK_ULONG size = sizeof(CK_BBOOL);
+        switch (a.type) {
+            case CKA_EXTRACTABLE: value = &view.extractable; break;
+            case CKA_NEVER_EXTRACTABLE: value = &view.neverExtractable; break;
+            case CKA_ALWAYS_SENSITIVE: value = &view.alwaysSensitive; break;
+            case CKA_LOCAL: value = &view.local; break;
+            case CKA_WRAP_WITH_TRUSTED: value = &view.wrapWithTrusted; break;
+            case CKA_KEY_GEN_MECHANISM:
+                value = &view.keyGenMechanism;
+                size = sizeof view.keyGenMechanism;
+                break;
+            default: continue;
+        }
+        if (a.pValue != nullptr && a.ulValueLen >= size) std::memcpy(a.pValue, value, size);
+        a.ulValueLen = size;
+    }
+}
+
+}  // namespace
+
 CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
-    return withObjectLocked(cluster, session, object, cluster.servingMembers(),
+    CK_RV rv = withObjectLocked(cluster, session, object, cluster.servingMembers(),
                             "C_GetAttributeValue",
                             [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
                                 return cluster.member(m).call(
                                     &CK_FUNCTION_LIST::C_GetAttributeValue, s, h, templ, count);
                             });
+    if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+        rv == CKR_BUFFER_TOO_SMALL)
+        if (auto view = cluster.objects().view(object)) applyView(*view, templ, count);
+    return rv;
 }
 
 void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                    CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    // Attributes kept in the caller's view stay with the view: the members
+    // must keep holding the key wrappable under the transport key.
+    std::vector<CK_ATTRIBUTE> kept;
+    if (auto view = cluster.objects().view(object)) {
+        CallerView next = *view;
+        for (CK_ULONG i = 0; i < count; ++i) {
+            const CK_ATTRIBUTE& a = templ[i];
+            if (a.type != CKA_EXTRACTABLE && a.type != CKA_WRAP_WITH_TRUSTED) {
+                kept.push_back(a);
+                continue;
+            }
+            if (a.pValue == nullptr || a.ulValueLen != sizeof(CK_BBOOL))
+                throw CkError(CKR_ATTRIBUTE_VALUE_INVALID);
+            CK_BBOOL value = *static_cast<CK_BBOOL*>(a.pValue) ? CK_TRUE : CK_FALSE;
+            // Extractable may only become false; wrap-with-trusted only true.
+            if (a.type == CKA_EXTRACTABLE) {
+                if (value && !next.extractable) throw CkError(CKR_ATTRIBUTE_READ_ONLY);
+                next.extractable = value;
+            } else {
+                if (!value && next.wrapWithTrusted) throw CkError(CKR_ATTRIBUTE_READ_ONLY);
+                next.wrapWithTrusted = value;
+            }
+        }
+        cluster.objects().setView(object, std::make_shared<const CallerView>(next));
+        if (kept.empty()) return;
+        templ = kept.data();
+        count = static_cast<CK_ULONG>(kept.size());
+    }
     auto targets = cluster.objects().candidates(object, writeTargets(cluster));
     if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
     auto outcome = replication::write(
@@ -211,7 +275,12 @@ void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULO
             cluster.memberFault(reader, e.rv(), "C_FindObjects");
             continue;
         }
-        for (CK_OBJECT_HANDLE h : found) results.push_back(index.adopt(reader, h, false));
+        CK_SESSION_HANDLE readerSession = session.memberSessionLocked(reader);
+        for (CK_OBJECT_HANDLE h : found) {
+            if (index.lookup(reader, h) == 0 && cluster.isInternal(reader, readerSession, h))
+                continue;  // the cluster's own objects are not the caller's
+            results.push_back(index.adopt(reader, h, false));
+        }
         // Objects the reader is known to lack: found on the members holding them.
         if (index.absentOn(reader) > 0) {
             for (size_t j = i + 1; j < readers.size(); ++j) {

@@ -60,14 +60,21 @@ private:
 // while the cluster is finalised (one SoftHSM instance per process).
 class DirectMembers {
 public:
-    explicit DirectMembers(const SoftHsmEnv& env) : module(softhsmPath()) {
+    // Logs in to every member with `userPin`.
+    explicit DirectMembers(const SoftHsmEnv& env, const char* userPin = kUserPin)
+        : DirectMembers(env, std::vector<std::string>(env.members(), userPin)) {}
+    // Logs in to member i with userPins[i].
+    DirectMembers(const SoftHsmEnv& env, const std::vector<std::string>& userPins)
+        : module(softhsmPath()) {
         REQUIRE_OK(module->C_Initialize(nullptr));
         for (unsigned i = 0; i < env.members(); ++i) {
             CK_SLOT_ID slot = slotByLabel(module.fn(), env.memberLabel(i));
             CK_SESSION_HANDLE s;
             REQUIRE_OK(module->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
                                              nullptr, &s));
-            CK_RV rv = module->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin));
+            const char* p = userPins.at(i).c_str();
+            CK_RV rv = module->C_Login(s, CKU_USER, pin(p), pinLen(p));
+            INFO("direct login to " << env.memberLabel(i));
             REQUIRE((rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN));
             sessions.push_back(s);
         }
@@ -78,5 +85,25 @@ public:
     Module module;
     std::vector<CK_SESSION_HANDLE> sessions;
 };
+
+// What C_Login(CKU_USER, userPin) answers on each member token when SoftHSM
+// is opened directly (logging out again after a success). Open it only while
+// the cluster is finalised.
+inline std::vector<CK_RV> directLoginResults(const SoftHsmEnv& env, const char* userPin) {
+    Module module(softhsmPath());
+    REQUIRE_OK(module->C_Initialize(nullptr));
+    std::vector<CK_RV> results;
+    for (unsigned i = 0; i < env.members(); ++i) {
+        CK_SLOT_ID slot = slotByLabel(module.fn(), env.memberLabel(i));
+        CK_SESSION_HANDLE s;
+        REQUIRE_OK(module->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s));
+        CK_RV rv = module->C_Login(s, CKU_USER, pin(userPin), pinLen(userPin));
+        if (rv == CKR_OK) module->C_Logout(s);
+        module->C_CloseSession(s);
+        results.push_back(rv);
+    }
+    module->C_Finalize(nullptr);
+    return results;
+}
 
 }  // namespace p11c::test

@@ -1,0 +1,147 @@
+#include "replication/replicate.h"
+
+#include <string.h>
+
+#include "core/cluster.h"
+#include "replication/transport.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/rv.h"
+
+namespace p11c::replication {
+namespace {
+
+// Attributes a copy must carry, by object class. The key material of private
+// and secret keys is inside the wrapped blob; public material is listed.
+std::vector<CK_ATTRIBUTE_TYPE> carried(CK_OBJECT_CLASS cls) {
+    std::vector<CK_ATTRIBUTE_TYPE> common = {CKA_CLASS,      CKA_KEY_TYPE,   CKA_TOKEN,
+                                             CKA_PRIVATE,    CKA_MODIFIABLE, CKA_LABEL,
+                                             CKA_ID,         CKA_START_DATE, CKA_END_DATE,
+                                             CKA_DERIVE,     CKA_COPYABLE,   CKA_DESTROYABLE};
+    std::vector<CK_ATTRIBUTE_TYPE> extra;
+    switch (cls) {
+        case CKO_PRIVATE_KEY:
+            extra = {CKA_SUBJECT,     CKA_SENSITIVE,   CKA_DECRYPT,           CKA_SIGN,
+                     CKA_SIGN_RECOVER, CKA_UNWRAP,     CKA_EXTRACTABLE,       CKA_WRAP_WITH_TRUSTED,
+                     CKA_ALWAYS_AUTHENTICATE};
+            break;
+        case CKO_SECRET_KEY:
+            extra = {CKA_SENSITIVE, CKA_ENCRYPT,     CKA_DECRYPT, CKA_SIGN,
+                     CKA_VERIFY,    CKA_WRAP,        CKA_UNWRAP,  CKA_EXTRACTABLE,
+                     CKA_WRAP_WITH_TRUSTED};
+            break;
+        case CKO_PUBLIC_KEY:
+            extra = {CKA_SUBJECT,  CKA_ENCRYPT,  CKA_VERIFY,          CKA_VERIFY_RECOVER,
+                     CKA_WRAP,     CKA_MODULUS,  CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
+                     CKA_EC_POINT, CKA_PRIME,    CKA_SUBPRIME,        CKA_BASE,
+                     CKA_VALUE};
+            break;
+        default: break;
+    }
+    common.insert(common.end(), extra.begin(), extra.end());
+    return common;
+}
+
+// The source's values of `types` (those it has), kept alive for a template.
+struct Template {
+    std::vector<std::vector<CK_BYTE>> values;
+    std::vector<CK_ATTRIBUTE> attrs;
+};
+
+Template readTemplate(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                      const std::vector<CK_ATTRIBUTE_TYPE>& types) {
+    Template t;
+    t.values.reserve(types.size());
+    for (CK_ATTRIBUTE_TYPE type : types) {
+        CK_ATTRIBUTE attr{type, nullptr, 0};
+        if (member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
+                        CK_ULONG{1}) != CKR_OK ||
+            attr.ulValueLen == CK_UNAVAILABLE_INFORMATION)
+            continue;
+        auto& value = t.values.emplace_back(attr.ulValueLen);
+        attr.pValue = value.data();
+        check(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
+                          CK_ULONG{1}));
+        t.attrs.push_back({type, value.data(), attr.ulValueLen});
+    }
+    return t;
+}
+
+CK_OBJECT_CLASS classOf(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {
+    CK_OBJECT_CLASS cls = 0;
+    CK_ATTRIBUTE attr{CKA_CLASS, &cls, sizeof cls};
+    check(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr, CK_ULONG{1}));
+    return cls;
+}
+
+}  // namespace
+
+CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,
+                   std::span<const unsigned> targets) {
+    CopyResult result;
+    Member& from = cluster.member(source);
+    CK_SESSION_HANDLE fromSession = session.memberSessionLocked(source);
+    const CK_OBJECT_CLASS cls = classOf(from, fromSession, key);
+    Template templ = readTemplate(from, fromSession, key, carried(cls));
+
+    std::vector<CK_BYTE> blob;
+    CK_MECHANISM wrap{kTransportWrap, nullptr, 0};
+    if (cls != CKO_PUBLIC_KEY) {
+        CK_OBJECT_HANDLE transport = cluster.transportKey(source);
+        if (transport == CK_INVALID_HANDLE) {
+            log::error("member ", from.name(), ": no cluster transport key (run `p11cluster init`); "
+                       "a generated key cannot be copied to the other members");
+            result.missed.assign(targets.begin(), targets.end());
+            return result;
+        }
+        CK_ULONG length = 0;
+        CK_RV rv = from.call(&CK_FUNCTION_LIST::C_WrapKey, fromSession, &wrap, transport, key,
+                             nullptr, &length);
+        if (rv == CKR_OK) {
+            blob.resize(length);
+            rv = from.call(&CK_FUNCTION_LIST::C_WrapKey, fromSession, &wrap, transport, key,
+                           blob.data(), &length);
+            blob.resize(length);
+        }
+        if (rv != CKR_OK) {
+            log::error("member ", from.name(), ": wrapping a generated key under the transport key "
+                       "failed: ", rvName(rv));
+            result.missed.assign(targets.begin(), targets.end());
+            return result;
+        }
+    }
+
+    for (unsigned target : targets) {
+        Member& to = cluster.member(target);
+        CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+        CK_RV rv;
+        try {
+            CK_SESSION_HANDLE toSession = session.memberSessionLocked(target);
+            if (cls == CKO_PUBLIC_KEY) {
+                rv = to.call(&CK_FUNCTION_LIST::C_CreateObject, toSession, templ.attrs.data(),
+                             static_cast<CK_ULONG>(templ.attrs.size()), &made);
+            } else {
+                CK_OBJECT_HANDLE transport = cluster.transportKey(target);
+                rv = transport == CK_INVALID_HANDLE
+                         ? CKR_WRAPPING_KEY_HANDLE_INVALID
+                         : to.call(&CK_FUNCTION_LIST::C_UnwrapKey, toSession, &wrap, transport,
+                                   blob.data(), static_cast<CK_ULONG>(blob.size()),
+                                   templ.attrs.data(), static_cast<CK_ULONG>(templ.attrs.size()),
+                                   &made);
+            }
+        } catch (const CkError& e) {
+            rv = e.rv();
+        }
+        if (rv == CKR_OK) {
+            result.made.push_back({target, made});
+            continue;
+        }
+        if (classify(rv) == RvClass::MemberFault) cluster.memberFault(target, rv, "key copy");
+        log::error("member ", to.name(), ": copying a generated key failed: ", rvName(rv));
+        result.missed.push_back(target);
+    }
+    if (!blob.empty()) ::explicit_bzero(blob.data(), blob.size());
+    return result;
+}
+
+}  // namespace p11c::replication

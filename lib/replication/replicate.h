@@ -1,0 +1,32 @@
+// Copying a key that one member made (C_GenerateKey, C_GenerateKeyPair) to
+// the other members.
+//
+// Private and secret keys travel wrapped under the cluster transport key
+// (C_WrapKey on the source, C_UnwrapKey on each target) with every attribute
+// the source has; public keys carry no secret and are created from their
+// attributes. Runs with the caller's session lock held.
+#pragma once
+
+#include <pkcs11.h>
+
+#include <span>
+#include <vector>
+
+#include "core/object_index.h"
+
+namespace p11c {
+class Cluster;
+class Session;
+}  // namespace p11c
+
+namespace p11c::replication {
+
+struct CopyResult {
+    std::vector<Placement> made;   // members that now hold the key, with their handles
+    std::vector<unsigned> missed;  // members that could not take it
+};
+
+CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,
+                   std::span<const unsigned> targets);
+
+}  // namespace p11c::replication

@@ -1,0 +1,467 @@
+#include "integration/crypto_helpers.h"
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "integration/cluster_fixture.h"
+
+namespace p11c::test {
+namespace {
+
+void need(bool ok, const char* what) {
+    if (!ok) throw std::runtime_error(std::string("OpenSSL: ") + what + " failed");
+}
+
+struct CtxFree {
+    void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+    void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+template <class T>
+using Owned = std::unique_ptr<T, CtxFree>;
+
+Bytes bnParam(const EVP_PKEY* key, const char* name, size_t width = 0) {
+    BIGNUM* bn = nullptr;
+    need(EVP_PKEY_get_bn_param(key, name, &bn) == 1, name);
+    size_t size = std::max<size_t>(width, BN_num_bytes(bn));
+    Bytes out(size);
+    BN_bn2binpad(bn, out.data(), static_cast<int>(size));
+    BN_free(bn);
+    return out;
+}
+
+Pkey fromData(const char* type, OSSL_PARAM_BLD* build, int selection) {
+    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(build);
+    Owned<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+    EVP_PKEY* key = nullptr;
+    need(ctx && EVP_PKEY_fromdata_init(ctx.get()) == 1 &&
+             EVP_PKEY_fromdata(ctx.get(), &key, selection, params) == 1,
+         "EVP_PKEY_fromdata");
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(build);
+    return Pkey(key);
+}
+
+Bytes cryptOaep(const EVP_PKEY* key, const Bytes& in) {
+    Owned<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, const_cast<EVP_PKEY*>(key), nullptr));
+    need(ctx && EVP_PKEY_encrypt_init(ctx.get()) == 1 &&
+             EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) == 1,
+         "OAEP init");
+    size_t size = 0;
+    need(EVP_PKEY_encrypt(ctx.get(), nullptr, &size, in.data(), in.size()) == 1, "OAEP size");
+    Bytes out(size);
+    need(EVP_PKEY_encrypt(ctx.get(), out.data(), &size, in.data(), in.size()) == 1, "OAEP");
+    out.resize(size);
+    return out;
+}
+
+}  // namespace
+
+void PkeyFree::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+
+Bytes bytesOf(const std::string& text) { return Bytes(text.begin(), text.end()); }
+std::string textOf(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+Template& Template::add(CK_ATTRIBUTE_TYPE type, const void* value, size_t size) {
+    const auto* p = static_cast<const CK_BYTE*>(value);
+    values_.emplace_back(p, p + size);
+    attrs_.push_back({type, values_.back().data(), static_cast<CK_ULONG>(size)});
+    return *this;
+}
+Template& Template::flag(CK_ATTRIBUTE_TYPE type, bool value) {
+    CK_BBOOL b = value ? CK_TRUE : CK_FALSE;
+    return add(type, &b, sizeof b);
+}
+Template& Template::ulong(CK_ATTRIBUTE_TYPE type, CK_ULONG value) {
+    return add(type, &value, sizeof value);
+}
+
+// --- key material ------------------------------------------------------------
+
+const Bytes kP256Params = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+Pkey generateRsa(unsigned bits) {
+    Pkey key(EVP_RSA_gen(bits));
+    need(key != nullptr, "EVP_RSA_gen");
+    return key;
+}
+
+Pkey generateEcP256() {
+    Pkey key(EVP_EC_gen("P-256"));
+    need(key != nullptr, "EVP_EC_gen");
+    return key;
+}
+
+Bytes rsaModulus(const EVP_PKEY* key) { return bnParam(key, OSSL_PKEY_PARAM_RSA_N); }
+Bytes rsaPublicExponent(const EVP_PKEY* key) { return bnParam(key, OSSL_PKEY_PARAM_RSA_E); }
+
+Bytes ecPointUncompressed(const EVP_PKEY* key) {
+    Bytes point(65);
+    size_t size = 0;
+    need(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(),
+                                         &size) == 1 &&
+             size == 65 && point[0] == 0x04,
+         "EC public point");
+    return point;
+}
+
+Bytes ecPointDer(const EVP_PKEY* key) {
+    Bytes der = {0x04, 0x41};
+    Bytes point = ecPointUncompressed(key);
+    der.insert(der.end(), point.begin(), point.end());
+    return der;
+}
+
+Pkey rsaPublicKeyFrom(const Bytes& modulus, const Bytes& exponent) {
+    OSSL_PARAM_BLD* build = OSSL_PARAM_BLD_new();
+    BIGNUM* n = BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr);
+    BIGNUM* e = BN_bin2bn(exponent.data(), static_cast<int>(exponent.size()), nullptr);
+    OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_N, n);
+    OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_E, e);
+    Pkey key = fromData("RSA", build, EVP_PKEY_PUBLIC_KEY);
+    BN_free(n);
+    BN_free(e);
+    return key;
+}
+
+Pkey ecPublicKeyFrom(const Bytes& der) {
+    need(der.size() == 67 && der[0] == 0x04 && der[1] == 0x41, "CKA_EC_POINT is not DER 04 41 ...");
+    OSSL_PARAM_BLD* build = OSSL_PARAM_BLD_new();
+    OSSL_PARAM_BLD_push_utf8_string(build, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+    OSSL_PARAM_BLD_push_octet_string(build, OSSL_PKEY_PARAM_PUB_KEY, der.data() + 2, 65);
+    return fromData("EC", build, EVP_PKEY_PUBLIC_KEY);
+}
+
+Bytes selfSignedCertificate(const EVP_PKEY* key, const std::string& commonName) {
+    X509* cert = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 4242);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 86400L * 365);
+    X509_set_pubkey(cert, const_cast<EVP_PKEY*>(key));
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    need(X509_sign(cert, const_cast<EVP_PKEY*>(key), EVP_sha256()) > 0, "X509_sign");
+    int size = i2d_X509(cert, nullptr);
+    Bytes der(static_cast<size_t>(size));
+    unsigned char* out = der.data();
+    i2d_X509(cert, &out);
+    X509_free(cert);
+    return der;
+}
+
+// --- OpenSSL-side computations ------------------------------------------------
+
+Bytes sha256(const Bytes& data) {
+    Bytes out(32);
+    unsigned int size = 0;
+    need(EVP_Digest(data.data(), data.size(), out.data(), &size, EVP_sha256(), nullptr) == 1,
+         "SHA-256");
+    return out;
+}
+
+Bytes randomBytes(size_t size) {
+    Bytes out(size);
+    need(RAND_bytes(out.data(), static_cast<int>(size)) == 1, "RAND_bytes");
+    return out;
+}
+
+Bytes sha256DigestInfo(const Bytes& digest) {
+    Bytes info = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
+                  0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20};
+    info.insert(info.end(), digest.begin(), digest.end());
+    return info;
+}
+
+Bytes opensslSignRsaPkcs1Sha256(const EVP_PKEY* key, const Bytes& data) {
+    Owned<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    need(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
+                            const_cast<EVP_PKEY*>(key)) == 1,
+         "DigestSignInit");
+    size_t size = 0;
+    need(EVP_DigestSign(ctx.get(), nullptr, &size, data.data(), data.size()) == 1, "sign size");
+    Bytes out(size);
+    need(EVP_DigestSign(ctx.get(), out.data(), &size, data.data(), data.size()) == 1, "sign");
+    out.resize(size);
+    return out;
+}
+
+bool opensslVerifyRsaPkcs1Sha256(const EVP_PKEY* key, const Bytes& data, const Bytes& signature) {
+    Owned<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    need(EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
+                              const_cast<EVP_PKEY*>(key)) == 1,
+         "DigestVerifyInit");
+    return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), data.data(),
+                            data.size()) == 1;
+}
+
+bool opensslVerifyRsaPssSha256(const EVP_PKEY* key, const Bytes& data, const Bytes& signature) {
+    Owned<EVP_MD_CTX> ctx(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
+    need(EVP_DigestVerifyInit(ctx.get(), &pctx, EVP_sha256(), nullptr,
+                              const_cast<EVP_PKEY*>(key)) == 1 &&
+             EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) == 1,
+         "PSS verify init");
+    return EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), data.data(),
+                            data.size()) == 1;
+}
+
+bool opensslVerifyEcdsaRaw(const EVP_PKEY* key, const Bytes& digest, const Bytes& signature) {
+    if (signature.size() != 64) return false;
+    ECDSA_SIG* sig = ECDSA_SIG_new();
+    ECDSA_SIG_set0(sig, BN_bin2bn(signature.data(), 32, nullptr),
+                   BN_bin2bn(signature.data() + 32, 32, nullptr));
+    unsigned char* der = nullptr;
+    int derSize = i2d_ECDSA_SIG(sig, &der);
+    ECDSA_SIG_free(sig);
+    Owned<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, const_cast<EVP_PKEY*>(key), nullptr));
+    need(ctx && EVP_PKEY_verify_init(ctx.get()) == 1, "ECDSA verify init");
+    bool ok = EVP_PKEY_verify(ctx.get(), der, static_cast<size_t>(derSize), digest.data(),
+                              digest.size()) == 1;
+    OPENSSL_free(der);
+    return ok;
+}
+
+Bytes opensslRsaOaepSha1Encrypt(const EVP_PKEY* key, const Bytes& plain) {
+    return cryptOaep(key, plain);  // OpenSSL's OAEP defaults: SHA-1, MGF1-SHA-1, no label
+}
+
+Bytes opensslAes256CbcPad(bool encrypt, const Bytes& key, const Bytes& iv, const Bytes& in) {
+    Owned<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
+    need(EVP_CipherInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, key.data(), iv.data(),
+                           encrypt ? 1 : 0) == 1,
+         "CBC init");
+    Bytes out(in.size() + 16);
+    int n = 0, tail = 0;
+    need(EVP_CipherUpdate(ctx.get(), out.data(), &n, in.data(), static_cast<int>(in.size())) == 1,
+         "CBC update");
+    need(EVP_CipherFinal_ex(ctx.get(), out.data() + n, &tail) == 1, "CBC final");
+    out.resize(static_cast<size_t>(n + tail));
+    return out;
+}
+
+Bytes opensslAes256Gcm(bool encrypt, const Bytes& key, const Bytes& iv, const Bytes& aad,
+                       const Bytes& in) {
+    Owned<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
+    need(EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr,
+                           encrypt ? 1 : 0) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()),
+                                 nullptr) == 1 &&
+             EVP_CipherInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data(), -1) == 1,
+         "GCM init");
+    Bytes body = in;
+    Bytes tag(16);
+    if (!encrypt) {
+        need(in.size() >= 16, "GCM input has no tag");
+        body.assign(in.begin(), in.end() - 16);
+        tag.assign(in.end() - 16, in.end());
+        need(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag.data()) == 1, "set tag");
+    }
+    int n = 0;
+    if (!aad.empty())
+        need(EVP_CipherUpdate(ctx.get(), nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1,
+             "GCM AAD");
+    Bytes out(body.size() + 16);
+    need(EVP_CipherUpdate(ctx.get(), out.data(), &n, body.data(), static_cast<int>(body.size())) == 1,
+         "GCM update");
+    int tail = 0;
+    need(EVP_CipherFinal_ex(ctx.get(), out.data() + n, &tail) == 1, "GCM final");
+    out.resize(static_cast<size_t>(n + tail));
+    if (encrypt) {
+        need(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data()) == 1, "get tag");
+        out.insert(out.end(), tag.begin(), tag.end());
+    }
+    return out;
+}
+
+// --- templates and imports --------------------------------------------------------
+
+namespace {
+
+Template keyBase(CK_OBJECT_CLASS cls, CK_KEY_TYPE type, const std::string& id,
+                 const std::string& label, bool token) {
+    Template t;
+    t.ulong(CKA_CLASS, cls).ulong(CKA_KEY_TYPE, type).flag(CKA_TOKEN, token);
+    t.text(CKA_ID, id).text(CKA_LABEL, label);
+    return t;
+}
+
+}  // namespace
+
+Template rsaPublicTemplate(const EVP_PKEY* key, const std::string& id, const std::string& label,
+                           bool token) {
+    Template t = keyBase(CKO_PUBLIC_KEY, CKK_RSA, id, label, token);
+    t.flag(CKA_VERIFY, true).flag(CKA_ENCRYPT, true);
+    t.add(CKA_MODULUS, rsaModulus(key)).add(CKA_PUBLIC_EXPONENT, rsaPublicExponent(key));
+    return t;
+}
+
+Template rsaPrivateTemplate(const EVP_PKEY* key, const std::string& id, const std::string& label,
+                            bool token) {
+    Template t = keyBase(CKO_PRIVATE_KEY, CKK_RSA, id, label, token);
+    t.flag(CKA_PRIVATE, true).flag(CKA_SENSITIVE, true).flag(CKA_SIGN, true).flag(CKA_DECRYPT, true);
+    t.add(CKA_MODULUS, rsaModulus(key)).add(CKA_PUBLIC_EXPONENT, rsaPublicExponent(key));
+    t.add(CKA_PRIVATE_EXPONENT, bnParam(key, OSSL_PKEY_PARAM_RSA_D));
+    t.add(CKA_PRIME_1, bnParam(key, OSSL_PKEY_PARAM_RSA_FACTOR1));
+    t.add(CKA_PRIME_2, bnParam(key, OSSL_PKEY_PARAM_RSA_FACTOR2));
+    t.add(CKA_EXPONENT_1, bnParam(key, OSSL_PKEY_PARAM_RSA_EXPONENT1));
+    t.add(CKA_EXPONENT_2, bnParam(key, OSSL_PKEY_PARAM_RSA_EXPONENT2));
+    t.add(CKA_COEFFICIENT, bnParam(key, OSSL_PKEY_PARAM_RSA_COEFFICIENT1));
+    return t;
+}
+
+Template ecPublicTemplate(const EVP_PKEY* key, const std::string& id, const std::string& label,
+                          bool token) {
+    Template t = keyBase(CKO_PUBLIC_KEY, CKK_EC, id, label, token);
+    t.flag(CKA_VERIFY, true).add(CKA_EC_PARAMS, kP256Params).add(CKA_EC_POINT, ecPointDer(key));
+    return t;
+}
+
+Template ecPrivateTemplate(const EVP_PKEY* key, const std::string& id, const std::string& label,
+                           bool token) {
+    Template t = keyBase(CKO_PRIVATE_KEY, CKK_EC, id, label, token);
+    t.flag(CKA_PRIVATE, true).flag(CKA_SENSITIVE, true).flag(CKA_SIGN, true);
+    t.add(CKA_EC_PARAMS, kP256Params).add(CKA_VALUE, bnParam(key, OSSL_PKEY_PARAM_PRIV_KEY, 32));
+    return t;
+}
+
+Template aesTemplate(const Bytes& value, const std::string& id, const std::string& label,
+                     bool token, bool sensitive) {
+    Template t = keyBase(CKO_SECRET_KEY, CKK_AES, id, label, token);
+    t.flag(CKA_PRIVATE, true).flag(CKA_SENSITIVE, sensitive).flag(CKA_EXTRACTABLE, !sensitive);
+    t.flag(CKA_ENCRYPT, true).flag(CKA_DECRYPT, true).add(CKA_VALUE, value);
+    return t;
+}
+
+Template dataTemplate(const std::string& application, const std::string& label, const Bytes& value,
+                      bool token, bool isPrivate) {
+    Template t;
+    t.ulong(CKA_CLASS, CKO_DATA).flag(CKA_TOKEN, token).flag(CKA_PRIVATE, isPrivate);
+    t.text(CKA_APPLICATION, application).text(CKA_LABEL, label).add(CKA_VALUE, value);
+    return t;
+}
+
+CK_OBJECT_HANDLE createObject(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, Template& t) {
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+    REQUIRE_OK(p11->C_CreateObject(session, t.data(), t.size(), &handle));
+    REQUIRE(handle != CK_INVALID_HANDLE);
+    return handle;
+}
+
+KeyPair importRsa(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const EVP_PKEY* key,
+                  const std::string& id, const std::string& label, bool token) {
+    Template pub = rsaPublicTemplate(key, id, label, token);
+    Template priv = rsaPrivateTemplate(key, id, label, token);
+    return {createObject(p11, session, pub), createObject(p11, session, priv)};
+}
+
+KeyPair importEc(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const EVP_PKEY* key,
+                 const std::string& id, const std::string& label, bool token) {
+    Template pub = ecPublicTemplate(key, id, label, token);
+    Template priv = ecPrivateTemplate(key, id, label, token);
+    return {createObject(p11, session, pub), createObject(p11, session, priv)};
+}
+
+// --- operations ------------------------------------------------------------------
+
+Bytes sign(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, CK_MECHANISM mechanism,
+           CK_OBJECT_HANDLE key, const Bytes& data) {
+    REQUIRE_OK(p11->C_SignInit(session, &mechanism, key));
+    Bytes in = data;
+    CK_ULONG size = 0;
+    REQUIRE_OK(p11->C_Sign(session, in.data(), in.size(), nullptr, &size));
+    Bytes out(size);
+    REQUIRE_OK(p11->C_Sign(session, in.data(), in.size(), out.data(), &size));
+    out.resize(size);
+    return out;
+}
+
+CK_RV verify(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, CK_MECHANISM mechanism,
+             CK_OBJECT_HANDLE key, const Bytes& data, const Bytes& signature) {
+    REQUIRE_OK(p11->C_VerifyInit(session, &mechanism, key));
+    Bytes in = data, sig = signature;
+    return p11->C_Verify(session, in.data(), in.size(), sig.data(), sig.size());
+}
+
+Bytes encrypt(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, CK_MECHANISM mechanism,
+              CK_OBJECT_HANDLE key, const Bytes& plain) {
+    REQUIRE_OK(p11->C_EncryptInit(session, &mechanism, key));
+    Bytes in = plain;
+    CK_ULONG size = 0;
+    REQUIRE_OK(p11->C_Encrypt(session, in.data(), in.size(), nullptr, &size));
+    Bytes out(size);
+    REQUIRE_OK(p11->C_Encrypt(session, in.data(), in.size(), out.data(), &size));
+    out.resize(size);
+    return out;
+}
+
+Bytes decrypt(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, CK_MECHANISM mechanism,
+              CK_OBJECT_HANDLE key, const Bytes& cipher) {
+    REQUIRE_OK(p11->C_DecryptInit(session, &mechanism, key));
+    Bytes in = cipher;
+    CK_ULONG size = 0;
+    REQUIRE_OK(p11->C_Decrypt(session, in.data(), in.size(), nullptr, &size));
+    Bytes out(size);
+    REQUIRE_OK(p11->C_Decrypt(session, in.data(), in.size(), out.data(), &size));
+    out.resize(size);
+    return out;
+}
+
+Bytes encryptParts(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, CK_MECHANISM mechanism,
+                   CK_OBJECT_HANDLE key, const Bytes& plain, size_t chunk) {
+    REQUIRE_OK(p11->C_EncryptInit(session, &mechanism, key));
+    Bytes in = plain, out;
+    for (size_t at = 0; at < in.size(); at += chunk) {
+        CK_ULONG part = static_cast<CK_ULONG>(std::min(chunk, in.size() - at));
+        Bytes piece(part + 32);
+        CK_ULONG size = piece.size();
+        REQUIRE_OK(p11->C_EncryptUpdate(session, in.data() + at, part, piece.data(), &size));
+        out.insert(out.end(), piece.begin(), piece.begin() + size);
+    }
+    CK_ULONG size = 0;
+    REQUIRE_OK(p11->C_EncryptFinal(session, nullptr, &size));
+    Bytes last(size);
+    REQUIRE_OK(p11->C_EncryptFinal(session, last.data(), &size));
+    out.insert(out.end(), last.begin(), last.begin() + size);
+    return out;
+}
+
+Bytes decryptParts(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, CK_MECHANISM mechanism,
+                   CK_OBJECT_HANDLE key, const Bytes& cipher, size_t chunk) {
+    REQUIRE_OK(p11->C_DecryptInit(session, &mechanism, key));
+    Bytes in = cipher, out;
+    for (size_t at = 0; at < in.size(); at += chunk) {
+        CK_ULONG part = static_cast<CK_ULONG>(std::min(chunk, in.size() - at));
+        Bytes piece(in.size() + 32);  // GCM may release everything buffered at once
+        CK_ULONG size = piece.size();
+        REQUIRE_OK(p11->C_DecryptUpdate(session, in.data() + at, part, piece.data(), &size));
+        out.insert(out.end(), piece.begin(), piece.begin() + size);
+    }
+    CK_ULONG size = 0;
+    REQUIRE_OK(p11->C_DecryptFinal(session, nullptr, &size));
+    Bytes last(size);
+    REQUIRE_OK(p11->C_DecryptFinal(session, last.data(), &size));
+    out.insert(out.end(), last.begin(), last.begin() + size);
+    return out;
+}
+
+std::vector<CK_OBJECT_HANDLE> findByLabel(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session,
+                                          CK_OBJECT_CLASS cls, const std::string& label) {
+    return findObjects(p11, session,
+                       {{CKA_CLASS, &cls, sizeof cls},
+                        {CKA_LABEL, const_cast<char*>(label.data()), label.size()}});
+}
+
+}  // namespace p11c::test

@@ -1,0 +1,43 @@
+// p11cluster: the cluster's admin command.
+//
+//   p11cluster init   [--config FILE] [--so-pin-env VAR | --so-pin-file FILE]
+//
+// Exit status: 0 success, 1 failure, 2 usage error.
+#include <iostream>
+
+#include "config/config.h"
+#include "tools/cli.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: p11cluster COMMAND [--config FILE] [options]\n"
+    "\n"
+    "commands:\n"
+    "  init     make (or rotate) the cluster transport key on every member\n"
+    "           --so-pin-env VAR | --so-pin-file FILE   the members' security officer PIN\n"
+    "\n"
+    "The configuration is --config FILE, else $P11CLUSTER_CONF, else "
+    "/etc/p11cluster/p11cluster.toml.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace p11c::tool;
+    try {
+        Options options = parse(argc, argv, {"config", "so-pin-env", "so-pin-file", "user-pin-env",
+                                             "user-pin-file"});
+        if (options.command.empty() || options.has("help")) {
+            std::cout << kUsage;
+            return options.command.empty() && !options.has("help") ? 2 : 0;
+        }
+        if (options.command == "init") return initCommand(options);
+        throw UsageError("unknown command \"" + options.command + "\"");
+    } catch (const UsageError& e) {
+        std::cerr << "p11cluster: " << e.what() << "\n\n" << kUsage;
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "p11cluster: " << e.what() << "\n";
+        return 1;
+    }
+}
