@@ -172,7 +172,7 @@ TEST_CASE("C_FindObjects pages one object at a time and handles stay the same") 
     CHECK(findByLabel(f.p11(), other, CKO_DATA, "no-such-label").empty());
 }
 
-TEST_CASE("C_FindObjects* report operation state errors") {
+TEST_CASE("C_FindObjectsInit, C_FindObjects and C_FindObjectsFinal report operation state errors") {
     ClusterFixture f;
     f.start();
     CK_OBJECT_HANDLE h;

@@ -15,6 +15,7 @@ namespace p11c::test {
 
 const char* softhsmPath() { return P11C_SOFTHSM_PATH; }
 const char* clusterModulePath() { return P11C_MODULE_PATH; }
+const char* toolPath() { return P11C_TOOL_PATH; }
 
 namespace {
 
@@ -45,6 +46,13 @@ SoftHsmEnv::SoftHsmEnv(unsigned members) : members_(members) {
 SoftHsmEnv::~SoftHsmEnv() {
     std::error_code ignored;
     if (std::getenv("P11C_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(dir_, ignored);
+}
+
+int SoftHsmEnv::initTransportKey() const {
+    ::setenv("P11C_TEST_SO_PIN", kSoPin, 1);
+    std::string command = std::string(toolPath()) + " init --config " + configPath_ +
+                          " --so-pin-env P11C_TEST_SO_PIN >/dev/null";
+    return std::system(command.c_str());
 }
 
 std::string SoftHsmEnv::addToken(const std::string& label) {

@@ -18,6 +18,7 @@ inline constexpr const char* kUserPin = "1234";
 inline constexpr const char* kSoPin = "5678";
 const char* softhsmPath();      // the SoftHSM module
 const char* clusterModulePath();  // libp11cluster.so under test
+const char* toolPath();           // the p11cluster command under test
 
 class SoftHsmEnv {
 public:
@@ -38,6 +39,9 @@ public:
                      const std::string& members = "");
     // Writes any text as the configuration file.
     void writeRawConfig(const std::string& text);
+    // Runs `p11cluster init` (the transport key on every member), as an
+    // operator would; returns the command's exit status.
+    int initTransportKey() const;
     // Adds one more initialised token; returns its label.
     std::string addToken(const std::string& label);
 

@@ -1,0 +1,310 @@
+// Generated keys reach every member: checked by opening each member token
+// directly with SoftHSM after the cluster is finalised.
+#include <cstring>
+
+#include "integration/cluster_fixture.h"
+
+using namespace p11c::test;
+
+namespace {
+
+CK_BBOOL yes = CK_TRUE;
+CK_BBOOL no = CK_FALSE;
+
+const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+const CK_BYTE kP384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+
+struct Pair {
+    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+};
+
+Pair generateRsa(ClusterFixture& f, const std::string& id, CK_ULONG bits) {
+    CK_MECHANISM mech{CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
+    CK_BYTE exponent[] = {1, 0, 1};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_MODULUS_BITS, &bits, sizeof bits},
+                          {CKA_PUBLIC_EXPONENT, exponent, 3},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(id.data()), id.size()},
+                          {CKA_LABEL, const_cast<char*>(id.data()), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},     {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},      {CKA_SENSITIVE, &yes, 1},
+                           {CKA_ID, const_cast<char*>(id.data()), id.size()},
+                           {CKA_LABEL, const_cast<char*>(id.data()), id.size()}};
+    Pair p;
+    REQUIRE_OK(f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 6, priv, 6, &p.pub, &p.priv));
+    return p;
+}
+
+Pair generateEc(ClusterFixture& f, const std::string& id, const CK_BYTE* params, size_t size,
+                CK_MECHANISM_TYPE gen = CKM_EC_KEY_PAIR_GEN) {
+    CK_MECHANISM mech{gen, nullptr, 0};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(params), size},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_SENSITIVE, &yes, 1},
+                           {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    Pair p;
+    REQUIRE_OK(f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 4, priv, 5, &p.pub, &p.priv));
+    return p;
+}
+
+CK_OBJECT_HANDLE generateSecret(ClusterFixture& f, const std::string& id, CK_MECHANISM_TYPE gen,
+                                CK_KEY_TYPE type, CK_ULONG bytes, bool extractable = false) {
+    CK_MECHANISM mech{gen, nullptr, 0};
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_BBOOL ext = extractable ? CK_TRUE : CK_FALSE;
+    CK_ATTRIBUTE templ[] = {{CKA_CLASS, &cls, sizeof cls},
+                            {CKA_KEY_TYPE, &type, sizeof type},
+                            {CKA_VALUE_LEN, &bytes, sizeof bytes},
+                            {CKA_TOKEN, &yes, 1},
+                            {CKA_PRIVATE, &yes, 1},
+                            {CKA_SENSITIVE, &yes, 1},
+                            {CKA_EXTRACTABLE, &ext, 1},
+                            {CKA_ENCRYPT, &yes, 1},
+                            {CKA_DECRYPT, &yes, 1},
+                            {CKA_SIGN, &yes, 1},
+                            {CKA_VERIFY, &yes, 1},
+                            {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_ULONG count = 12;
+    if (type == CKK_AES) {  // AES keys have no sign/verify in SoftHSM's templates
+        templ[9] = {CKA_WRAP, &no, 1};
+        templ[10] = {CKA_UNWRAP, &no, 1};
+    }
+    CK_OBJECT_HANDLE key;
+    REQUIRE_OK(f.p11()->C_GenerateKey(f.session, &mech, templ, count, &key));
+    return key;
+}
+
+CK_OBJECT_HANDLE onMember(DirectMembers& d, unsigned m, CK_OBJECT_CLASS cls, const std::string& id) {
+    std::vector<CK_ATTRIBUTE> templ = {{CKA_CLASS, &cls, sizeof cls},
+                                       {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    auto found = findObjects(d.p11(), d.sessions[m], templ);
+    REQUIRE(found.size() == 1);
+    return found[0];
+}
+
+std::vector<CK_BYTE> signOn(DirectMembers& d, unsigned m, CK_MECHANISM mech, CK_OBJECT_HANDLE key,
+                            std::vector<CK_BYTE> data) {
+    REQUIRE_OK(d.p11()->C_SignInit(d.sessions[m], &mech, key));
+    CK_BYTE sig[1024];
+    CK_ULONG len = sizeof sig;
+    REQUIRE_OK(d.p11()->C_Sign(d.sessions[m], data.data(), data.size(), sig, &len));
+    return {sig, sig + len};
+}
+
+CK_RV verifyOn(DirectMembers& d, unsigned m, CK_MECHANISM mech, CK_OBJECT_HANDLE key,
+               std::vector<CK_BYTE> data, std::vector<CK_BYTE> sig) {
+    REQUIRE_OK(d.p11()->C_VerifyInit(d.sessions[m], &mech, key));
+    return d.p11()->C_Verify(d.sessions[m], data.data(), data.size(), sig.data(), sig.size());
+}
+
+// Same class, key type, label, usage and public material on every member.
+void sameEverywhere(DirectMembers& d, CK_OBJECT_CLASS cls, const std::string& id) {
+    const CK_ATTRIBUTE_TYPE compared[] = {CKA_KEY_TYPE, CKA_LABEL,     CKA_SIGN,    CKA_VERIFY,
+                                          CKA_DECRYPT,  CKA_ENCRYPT,   CKA_SENSITIVE, CKA_PRIVATE,
+                                          CKA_MODULUS,  CKA_EC_POINT,  CKA_EC_PARAMS, CKA_VALUE_LEN,
+                                          CKA_WRAP_WITH_TRUSTED, CKA_EXTRACTABLE};
+    CK_OBJECT_HANDLE first = onMember(d, 0, cls, id);
+    for (unsigned m = 1; m < d.sessions.size(); ++m) {
+        CK_OBJECT_HANDLE other = onMember(d, m, cls, id);
+        for (CK_ATTRIBUTE_TYPE type : compared) {
+            INFO("member " << m << " attribute 0x" << std::hex << type);
+            CHECK(attribute(d.p11(), d.sessions[0], first, type) ==
+                  attribute(d.p11(), d.sessions[m], other, type));
+        }
+    }
+}
+
+const std::vector<CK_BYTE> kData(200, 0x5a);
+
+}  // namespace
+
+TEST_CASE("generated RSA and EC key pairs are on every member; A's signature verifies on B") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    generateRsa(f, "rsa2048", 2048);
+    generateRsa(f, "rsa3072", 3072);
+    generateEc(f, "p256", kP256, sizeof kP256);
+    generateEc(f, "p384", kP384, sizeof kP384);
+    f.finalize();
+
+    DirectMembers d(f.env);
+    CK_MECHANISM rsa{CKM_SHA256_RSA_PKCS, nullptr, 0};
+    CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
+    std::vector<CK_BYTE> digest(32, 0x11);
+    for (const char* id : {"rsa2048", "rsa3072", "p256", "p384"}) {
+        INFO(id);
+        sameEverywhere(d, CKO_PRIVATE_KEY, id);
+        sameEverywhere(d, CKO_PUBLIC_KEY, id);
+        const bool isRsa = id[0] == 'r';
+        for (unsigned a = 0; a < 3; ++a) {
+            unsigned b = (a + 1) % 3;
+            auto sig = signOn(d, a, isRsa ? rsa : ecdsa, onMember(d, a, CKO_PRIVATE_KEY, id),
+                              isRsa ? kData : digest);
+            CHECK_RV(verifyOn(d, b, isRsa ? rsa : ecdsa, onMember(d, b, CKO_PUBLIC_KEY, id),
+                              isRsa ? kData : digest, sig),
+                     CKR_OK);
+        }
+    }
+}
+
+TEST_CASE("generated AES and generic secret keys are on every member; data crosses members") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    generateSecret(f, "aes128", CKM_AES_KEY_GEN, CKK_AES, 16);
+    generateSecret(f, "aes256", CKM_AES_KEY_GEN, CKK_AES, 32);
+    generateSecret(f, "hmac", CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET, 32);
+    f.finalize();
+
+    DirectMembers d(f.env);
+    for (const char* id : {"aes128", "aes256"}) {
+        INFO(id);
+        sameEverywhere(d, CKO_SECRET_KEY, id);
+        CK_BYTE iv[16] = {1, 2, 3};
+        CK_MECHANISM cbc{CKM_AES_CBC_PAD, iv, sizeof iv};
+        std::vector<CK_BYTE> plain = {'c', 'l', 'u', 's', 't', 'e', 'r'};
+        REQUIRE_OK(d.p11()->C_EncryptInit(d.sessions[0], &cbc, onMember(d, 0, CKO_SECRET_KEY, id)));
+        CK_BYTE cipher[64];
+        CK_ULONG cipherLen = sizeof cipher;
+        REQUIRE_OK(d.p11()->C_Encrypt(d.sessions[0], plain.data(), plain.size(), cipher, &cipherLen));
+        for (unsigned m = 1; m < 3; ++m) {
+            REQUIRE_OK(d.p11()->C_DecryptInit(d.sessions[m], &cbc, onMember(d, m, CKO_SECRET_KEY, id)));
+            CK_BYTE back[64];
+            CK_ULONG backLen = sizeof back;
+            REQUIRE_OK(d.p11()->C_Decrypt(d.sessions[m], cipher, cipherLen, back, &backLen));
+            CHECK(std::vector<CK_BYTE>(back, back + backLen) == plain);
+        }
+    }
+    sameEverywhere(d, CKO_SECRET_KEY, "hmac");
+    CK_MECHANISM hmac{CKM_SHA256_HMAC, nullptr, 0};
+    auto mac = signOn(d, 2, hmac, onMember(d, 2, CKO_SECRET_KEY, "hmac"), kData);
+    CHECK_RV(verifyOn(d, 0, hmac, onMember(d, 0, CKO_SECRET_KEY, "hmac"), kData, mac), CKR_OK);
+}
+
+TEST_CASE("a non-extractable generated key is replicated, shows what the caller asked, and "
+          "cannot be wrapped by the caller") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    CK_OBJECT_HANDLE key = generateSecret(f, "locked", CKM_AES_KEY_GEN, CKK_AES, 32, false);
+    CK_BBOOL extractable = CK_TRUE, never = CK_FALSE, sensitive = CK_FALSE, local = CK_FALSE;
+    CK_ATTRIBUTE view[] = {{CKA_EXTRACTABLE, &extractable, 1},
+                           {CKA_NEVER_EXTRACTABLE, &never, 1},
+                           {CKA_SENSITIVE, &sensitive, 1},
+                           {CKA_LOCAL, &local, 1}};
+    // Ask several times: reads are spread over the members.
+    for (int i = 0; i < 6; ++i) {
+        REQUIRE_OK(f.p11()->C_GetAttributeValue(f.session, key, view, 4));
+        CHECK(extractable == CK_FALSE);
+        CHECK(never == CK_TRUE);
+        CHECK(sensitive == CK_TRUE);
+        CHECK(local == CK_TRUE);
+    }
+    // The caller's own wrapping key cannot take it out.
+    CK_OBJECT_HANDLE kek = generateSecret(f, "kek", CKM_AES_KEY_GEN, CKK_AES, 32, false);
+    CK_ATTRIBUTE wrapOn{CKA_WRAP, &yes, 1};
+    REQUIRE_OK(f.p11()->C_SetAttributeValue(f.session, kek, &wrapOn, 1));
+    CK_MECHANISM wrap{CKM_AES_KEY_WRAP, nullptr, 0};
+    CK_BYTE blob[128];
+    CK_ULONG blobLen = sizeof blob;
+    CHECK_RV(f.p11()->C_WrapKey(f.session, &wrap, kek, key, blob, &blobLen), CKR_KEY_UNEXTRACTABLE);
+    CK_ATTRIBUTE reopen{CKA_EXTRACTABLE, &yes, 1};
+    CHECK_RV(f.p11()->C_SetAttributeValue(f.session, key, &reopen, 1), CKR_ATTRIBUTE_READ_ONLY);
+    f.finalize();
+
+    // On each member it is held wrappable only under trusted keys: the
+    // member itself refuses an ordinary wrapping key.
+    DirectMembers d(f.env);
+    for (unsigned m = 0; m < 3; ++m) {
+        CK_OBJECT_HANDLE held = onMember(d, m, CKO_SECRET_KEY, "locked");
+        CHECK(attribute(d.p11(), d.sessions[m], held, CKA_WRAP_WITH_TRUSTED) ==
+              std::vector<CK_BYTE>{CK_TRUE});
+        CHECK(attribute(d.p11(), d.sessions[m], held, CKA_SENSITIVE) == std::vector<CK_BYTE>{CK_TRUE});
+        CK_OBJECT_HANDLE memberKek = onMember(d, m, CKO_SECRET_KEY, "kek");
+        blobLen = sizeof blob;
+        CK_RV rv = d.p11()->C_WrapKey(d.sessions[m], &wrap, memberKek, held, blob, &blobLen);
+        CHECK(rv != CKR_OK);
+    }
+}
+
+TEST_CASE("the transport key is non-extractable, sensitive and trusted on every member, and "
+          "hidden from the caller") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CHECK(findObjects(f.p11(), f.session, {{CKA_CLASS, &secret, sizeof secret}}).empty());
+    f.finalize();
+
+    DirectMembers d(f.env);
+    const std::string id = "p11cluster-transport";
+    for (unsigned m = 0; m < 3; ++m) {
+        CK_OBJECT_HANDLE t = onMember(d, m, CKO_SECRET_KEY, id);
+        CHECK(attribute(d.p11(), d.sessions[m], t, CKA_EXTRACTABLE) == std::vector<CK_BYTE>{CK_FALSE});
+        CHECK(attribute(d.p11(), d.sessions[m], t, CKA_SENSITIVE) == std::vector<CK_BYTE>{CK_TRUE});
+        CHECK(attribute(d.p11(), d.sessions[m], t, CKA_TRUSTED) == std::vector<CK_BYTE>{CK_TRUE});
+        CHECK(attribute(d.p11(), d.sessions[m], t, CKA_VALUE).empty());  // never readable
+    }
+}
+
+TEST_CASE("running init again rotates the transport key and keeps exactly one") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    generateRsa(f, "after-rotation", 2048);
+    f.finalize();
+    DirectMembers d(f.env);
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    for (unsigned m = 0; m < 3; ++m) {
+        CHECK(findObjects(d.p11(), d.sessions[m], {{CKA_CLASS, &secret, sizeof secret}}).size() == 1);
+        onMember(d, m, CKO_PRIVATE_KEY, "after-rotation");
+    }
+}
+
+TEST_CASE("without a transport key, generation below the write quorum fails and leaves nothing") {
+    ClusterFixture f;
+    f.start();
+    CK_MECHANISM mech{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE templ[] = {{CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, &yes, 1}};
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(f.p11()->C_GenerateKey(f.session, &mech, templ, 2, &key), CKR_DEVICE_ERROR);
+    f.finalize();
+    DirectMembers d(f.env);
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    for (unsigned m = 0; m < 3; ++m)
+        CHECK(findObjects(d.p11(), d.sessions[m], {{CKA_CLASS, &secret, sizeof secret}}).empty());
+}
+
+TEST_CASE("a key generated in one life of the module is found and used in the next") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    generateEc(f, "persistent", kP256, sizeof kP256);
+    f.finalize();
+    // A new initialisation reads from whichever member it picks.
+    for (int round = 0; round < 3; ++round) {
+        f.start();
+        CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+        auto keys = findObjects(f.p11(), f.session,
+                                {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, (void*)"persistent", 10}});
+        REQUIRE(keys.size() == 1);
+        CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
+        std::vector<CK_BYTE> digest(32, 7);
+        for (int i = 0; i < 6; ++i) {  // round-robin over the members
+            REQUIRE_OK(f.p11()->C_SignInit(f.session, &ecdsa, keys[0]));
+            CK_BYTE sig[128];
+            CK_ULONG sigLen = sizeof sig;
+            REQUIRE_OK(f.p11()->C_Sign(f.session, digest.data(), digest.size(), sig, &sigLen));
+        }
+        f.finalize();
+    }
+}
