@@ -41,5 +41,6 @@ Secret readPin(const Options& options, const std::string& who);
 void loginAll(Cluster& cluster, CK_USER_TYPE user, Secret& pin);
 
 int initCommand(const Options& options);
+int verifyCommand(const Options& options);
 
 }  // namespace p11c::tool

@@ -1,6 +1,7 @@
 // p11cluster: the cluster's admin command.
 //
 //   p11cluster init   [--config FILE] [--so-pin-env VAR | --so-pin-file FILE]
+//   p11cluster verify [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <iostream>
@@ -16,6 +17,9 @@ const char kUsage[] =
     "commands:\n"
     "  init     make (or rotate) the cluster transport key on every member\n"
     "           --so-pin-env VAR | --so-pin-file FILE   the members' security officer PIN\n"
+    "  verify   compare every member object by object (attributes, and a signature made\n"
+    "           on one member verified on another); exit 1 on any difference\n"
+    "           --user-pin-env VAR | --user-pin-file FILE   the user PIN\n"
     "\n"
     "The configuration is --config FILE, else $P11CLUSTER_CONF, else "
     "/etc/p11cluster/p11cluster.toml.\n";
@@ -32,6 +36,7 @@ int main(int argc, char** argv) {
             return options.command.empty() && !options.has("help") ? 2 : 0;
         }
         if (options.command == "init") return initCommand(options);
+        if (options.command == "verify") return verifyCommand(options);
         throw UsageError("unknown command \"" + options.command + "\"");
     } catch (const UsageError& e) {
         std::cerr << "p11cluster: " << e.what() << "\n\n" << kUsage;

@@ -144,9 +144,17 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                       templ.size(), &made.handle);
     });
     if (rv != CKR_OK) return rv;
-    templ.view.alwaysSensitive = flagOf(cluster.member(made.member),
-                                        session->memberSessionLocked(made.member), made.handle,
-                                        CKA_ALWAYS_SENSITIVE);
+    {
+        Member& source = cluster.member(made.member);
+        CK_SESSION_HANDLE s = session->memberSessionLocked(made.member);
+        templ.view.alwaysSensitive = flagOf(source, s, made.handle, CKA_ALWAYS_SENSITIVE);
+        CK_BYTE kcv[16];
+        CK_ATTRIBUTE sizes[] = {{CKA_VALUE_LEN, &templ.view.valueLen, sizeof(CK_ULONG)},
+                                {CKA_CHECK_VALUE, kcv, sizeof kcv}};
+        source.call(&CK_FUNCTION_LIST::C_GetAttributeValue, s, made.handle, sizes, CK_ULONG{2});
+        if (sizes[1].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+            templ.view.checkValue.assign(kcv, kcv + sizes[1].ulValueLen);
+    }
     auto copies = replication::copyKey(cluster, *session, made.member, made.handle,
                                        copyTargets(cluster, made.member));
     std::vector<Placement> placed{made};

@@ -17,7 +17,10 @@ std::vector<CK_ATTRIBUTE_TYPE> materialAttributes(CK_OBJECT_CLASS cls) {
             return {CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT, CKA_VALUE};
         case CKO_PRIVATE_KEY:
             return {CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_PUBLIC_KEY_INFO};
-        case CKO_SECRET_KEY: return {CKA_CHECK_VALUE, CKA_VALUE_LEN};
+        // SoftHSM leaves CKA_VALUE_LEN 0 and CKA_CHECK_VALUE empty on keys it
+        // unwrapped, so a secret key's copies cannot be told by them: secret
+        // keys are known by class, type, CKA_ID and CKA_LABEL alone.
+        case CKO_SECRET_KEY: return {};
         case CKO_CERTIFICATE: return {CKA_VALUE, CKA_SERIAL_NUMBER, CKA_ISSUER};
         case CKO_DATA: return {CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE};
         default: return {CKA_VALUE};
@@ -30,6 +33,10 @@ std::vector<std::vector<CK_BYTE>> readAttributes(Member& member, CK_SESSION_HAND
                                                  CK_OBJECT_HANDLE object,
                                                  const std::vector<CK_ATTRIBUTE_TYPE>& types,
                                                  bool* ok) {
+    if (types.empty()) {
+        *ok = true;
+        return {};
+    }
     std::vector<CK_ATTRIBUTE> templ(types.size());
     for (size_t i = 0; i < types.size(); ++i) templ[i] = {types[i], nullptr, 0};
     CK_RV rv = member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, templ.data(),
@@ -115,21 +122,27 @@ std::vector<CK_OBJECT_HANDLE> findAll(Member& member, CK_SESSION_HANDLE session,
     return found;
 }
 
-CK_OBJECT_HANDLE findByIdentity(Member& member, CK_SESSION_HANDLE session,
-                                const Identity& identity) {
+CK_OBJECT_HANDLE findByIdentity(Member& member, CK_SESSION_HANDLE session, const Identity& identity,
+                                bool* ambiguous) {
+    if (ambiguous != nullptr) *ambiguous = false;
     CK_OBJECT_CLASS cls = identity.cls;
     CK_BBOOL token = identity.token;
     std::vector<CK_ATTRIBUTE> templ = {
         {CKA_CLASS, &cls, sizeof cls},
         {CKA_TOKEN, &token, sizeof token},
-        {CKA_ID, const_cast<CK_BYTE*>(identity.id.data()), identity.id.size()},
         {CKA_LABEL, const_cast<CK_BYTE*>(identity.label.data()), identity.label.size()},
     };
+    // Data objects have no CKA_ID: asking for one would match nothing.
+    if (cls != CKO_DATA)
+        templ.push_back({CKA_ID, const_cast<CK_BYTE*>(identity.id.data()), identity.id.size()});
     CK_OBJECT_HANDLE match = CK_INVALID_HANDLE;
     for (CK_OBJECT_HANDLE candidate : findAll(member, session, templ.data(), templ.size())) {
         auto other = readIdentity(member, session, candidate);
         if (!other || !(*other == identity)) continue;
-        if (match != CK_INVALID_HANDLE) return CK_INVALID_HANDLE;  // ambiguous: never guess
+        if (match != CK_INVALID_HANDLE) {  // several: never guess
+            if (ambiguous != nullptr) *ambiguous = true;
+            return CK_INVALID_HANDLE;
+        }
         match = candidate;
     }
     return match;

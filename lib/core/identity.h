@@ -36,9 +36,9 @@ std::optional<Identity> readIdentity(Member& member, CK_SESSION_HANDLE session,
                                      CK_OBJECT_HANDLE object);
 
 // The member's handle of the one object with `identity`, or CK_INVALID_HANDLE
-// when it has none or more than one.
-CK_OBJECT_HANDLE findByIdentity(Member& member, CK_SESSION_HANDLE session,
-                                const Identity& identity);
+// when it has none or more than one (then *ambiguous is set, if given).
+CK_OBJECT_HANDLE findByIdentity(Member& member, CK_SESSION_HANDLE session, const Identity& identity,
+                                bool* ambiguous = nullptr);
 
 // Runs C_FindObjects* on a member and returns every handle found.
 // Throws CkError with the member's CK_RV on failure.

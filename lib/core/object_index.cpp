@@ -58,11 +58,17 @@ CK_OBJECT_HANDLE ObjectIndex::lookup(unsigned member, CK_OBJECT_HANDLE memberHan
 
 CK_OBJECT_HANDLE ObjectIndex::adopt(unsigned member, CK_OBJECT_HANDLE memberHandle, bool token) {
     if (CK_OBJECT_HANDLE known = lookup(member, memberHandle)) return known;
-    Placement placed{member, memberHandle};
+    // Look again and insert under one lock: two finds racing on a new object
+    // must give it one virtual handle.
     std::unique_lock lock(mutex_);
     if (auto it = byMember_.find({member, memberHandle}); it != byMember_.end()) return it->second;
-    lock.unlock();
-    return add(token, CK_INVALID_HANDLE, std::span(&placed, 1), Presence::Unknown);
+    CK_OBJECT_HANDLE object = next_++;
+    Record& r = records_[object];
+    r.token = token;
+    r.handles.assign(members_, CK_INVALID_HANDLE);
+    r.presence.assign(members_, Presence::Unknown);
+    setLocked(object, r, member, Presence::Present, memberHandle);
+    return object;
 }
 
 Presence ObjectIndex::presence(CK_OBJECT_HANDLE object, unsigned member,

@@ -36,6 +36,10 @@ struct CallerView {
     CK_BBOOL local = CK_TRUE;
     CK_BBOOL wrapWithTrusted = CK_FALSE;
     CK_MECHANISM_TYPE keyGenMechanism = CK_UNAVAILABLE_INFORMATION;
+    // Secret keys: as the generating member reports them (members that
+    // received a copy may not know them).
+    CK_ULONG valueLen = CK_UNAVAILABLE_INFORMATION;
+    std::vector<CK_BYTE> checkValue;
 };
 
 struct Placement {

@@ -21,7 +21,8 @@ bool templateFlag(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_ATTRIBUTE_TYPE type
 }
 
 CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
-                               unsigned member) {
+                               unsigned member, bool* ambiguous) {
+    if (ambiguous != nullptr) *ambiguous = false;
     ObjectIndex& index = cluster.objects();
     CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
     switch (index.presence(object, member, &handle)) {
@@ -43,7 +44,12 @@ CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HAN
         if (!identity) return CK_INVALID_HANDLE;  // cannot tell; do not guess
     }
     Member& target = cluster.member(member);
-    handle = findByIdentity(target, session.memberSessionLocked(member), *identity);
+    bool several = false;
+    handle = findByIdentity(target, session.memberSessionLocked(member), *identity, &several);
+    if (several) {
+        if (ambiguous != nullptr) *ambiguous = true;
+        return CK_INVALID_HANDLE;  // stays Unknown: absent it is not
+    }
     index.place(object, member, handle != CK_INVALID_HANDLE ? Presence::Present : Presence::Absent,
                 handle);
     return handle;
@@ -88,6 +94,44 @@ void undoCreate(Cluster& cluster, Session& session, unsigned m, CK_OBJECT_HANDLE
                    rvName(rv));
 }
 
+// The object's handle on every target, resolved before any member changes
+// it (a new label would no longer match the identity). Member faults while
+// resolving leave that member's handle invalid.
+std::vector<CK_OBJECT_HANDLE> resolveAll(Cluster& cluster, Session& session,
+                                         CK_OBJECT_HANDLE object, std::span<const unsigned> targets,
+                                         std::vector<unsigned>* ambiguous = nullptr) {
+    std::vector<CK_OBJECT_HANDLE> handles(cluster.memberCount(), CK_INVALID_HANDLE);
+    for (unsigned m : targets) {
+        try {
+            bool several = false;
+            handles[m] = resolveLocked(cluster, session, object, m, &several);
+            if (several && ambiguous != nullptr) ambiguous->push_back(m);
+        } catch (const CkError& e) {
+            if (classify(e.rv()) != RvClass::MemberFault) throw;
+            cluster.memberFault(m, e.rv(), "resolving an object");
+        }
+    }
+    return handles;
+}
+
+// Resolves the object on every target for a write. Members where several
+// identical objects match cannot be told apart: they are left out, and if
+// that leaves the write short of the quorum it is refused before anything
+// is written (CKR_DEVICE_ERROR).
+std::vector<CK_OBJECT_HANDLE> resolveForWrite(Cluster& cluster, Session& session,
+                                              CK_OBJECT_HANDLE object, std::vector<unsigned>& targets,
+                                              unsigned required, const char* what) {
+    std::vector<unsigned> unsure;
+    auto handles = resolveAll(cluster, session, object, targets, &unsure);
+    for (unsigned m : unsure) {
+        log::error("member ", cluster.member(m).name(), ": holds several objects identical to the ",
+                   "one ", what, " names and cannot tell which is meant");
+        std::erase(targets, m);
+    }
+    if (targets.size() < required) throw CkError(CKR_DEVICE_ERROR);
+    return handles;
+}
+
 void reportMissed(Cluster& cluster, const replication::Outcome& outcome, const char* what) {
     for (unsigned m : outcome.missed)
         log::warn("member ", cluster.member(m).name(), ": missed ", what, "; marked for repair");
@@ -116,10 +160,12 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
                       CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     auto targets = cluster.objects().candidates(source, writeTargets(cluster));
     if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
+    const unsigned required = requiredOf(cluster, targets.size());
+    auto handles = resolveForWrite(cluster, session, source, targets, required, "C_CopyObject");
     auto outcome = replication::write(
-        cluster, targets, requiredOf(cluster, targets.size()),
+        cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE* made) {
-            CK_OBJECT_HANDLE from = resolveLocked(cluster, session, source, m);
+            CK_OBJECT_HANDLE from = handles[m];
             if (from == CK_INVALID_HANDLE) return CKR_OBJECT_HANDLE_INVALID;
             return cluster.member(m).call(&CK_FUNCTION_LIST::C_CopyObject,
                                           session.memberSessionLocked(m), from, templ, count, made);
@@ -142,10 +188,12 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
 
 void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     auto targets = cluster.objects().candidates(object, writeTargets(cluster));
+    const unsigned required = requiredOf(cluster, targets.size());
+    auto handles = resolveForWrite(cluster, session, object, targets, required, "C_DestroyObject");
     auto outcome = replication::write(
-        cluster, targets, requiredOf(cluster, targets.size()),
+        cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE*) {
-            CK_OBJECT_HANDLE handle = resolveLocked(cluster, session, object, m);
+            CK_OBJECT_HANDLE handle = handles[m];
             if (handle == CK_INVALID_HANDLE) return CKR_OK;  // not there: nothing to destroy
             return cluster.member(m).call(&CK_FUNCTION_LIST::C_DestroyObject,
                                           session.memberSessionLocked(m), handle);
@@ -175,6 +223,16 @@ void applyView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
             case CKA_KEY_GEN_MECHANISM:
                 value = &view.keyGenMechanism;
                 size = sizeof view.keyGenMechanism;
+                break;
+            case CKA_VALUE_LEN:
+                if (view.valueLen == CK_UNAVAILABLE_INFORMATION) continue;
+                value = &view.valueLen;
+                size = sizeof view.valueLen;
+                break;
+            case CKA_CHECK_VALUE:
+                if (view.checkValue.empty()) continue;
+                value = view.checkValue.data();
+                size = static_cast<CK_ULONG>(view.checkValue.size());
                 break;
             default: continue;
         }
@@ -231,10 +289,13 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     }
     auto targets = cluster.objects().candidates(object, writeTargets(cluster));
     if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
+    const unsigned required = requiredOf(cluster, targets.size());
+    auto handles = resolveForWrite(cluster, session, object, targets, required,
+                                   "C_SetAttributeValue");
     auto outcome = replication::write(
-        cluster, targets, requiredOf(cluster, targets.size()),
+        cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE*) {
-            CK_OBJECT_HANDLE handle = resolveLocked(cluster, session, object, m);
+            CK_OBJECT_HANDLE handle = handles[m];
             if (handle == CK_INVALID_HANDLE) return CKR_OBJECT_HANDLE_INVALID;
             return cluster.member(m).call(&CK_FUNCTION_LIST::C_SetAttributeValue,
                                           session.memberSessionLocked(m), handle, templ, count);

@@ -18,8 +18,9 @@ namespace p11c::objects {
 // The member's handle for a virtual object, resolving it by identity when
 // the index does not know it yet; CK_INVALID_HANDLE when the member lacks it.
 // Throws CkError for member faults.
+// *ambiguous (if given) tells "several objects match here" from "none".
 CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
-                               unsigned member);
+                               unsigned member, bool* ambiguous = nullptr);
 
 // What to return when no serving member holds an object.
 CK_RV noHolder(Cluster& cluster, CK_OBJECT_HANDLE object);

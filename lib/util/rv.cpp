@@ -15,7 +15,9 @@ const RvInfo kTable[] = {
     RV(CKR_CANCEL, Caller),
     RV(CKR_HOST_MEMORY, MemberFault),
     RV(CKR_SLOT_ID_INVALID, MemberFault),
-    RV(CKR_GENERAL_ERROR, MemberFault),
+    // SoftHSM answers some bad input (a ciphertext that does not decrypt)
+    // with CKR_GENERAL_ERROR: it is the caller's result, not a broken member.
+    RV(CKR_GENERAL_ERROR, Result),
     RV(CKR_FUNCTION_FAILED, Result),
     RV(CKR_ARGUMENTS_BAD, Caller),
     RV(CKR_NO_EVENT, Result),

@@ -86,18 +86,20 @@ public:
     std::vector<CK_SESSION_HANDLE> sessions;
 };
 
-// What C_Login(CKU_USER, userPin) answers on each member token when SoftHSM
-// is opened directly (logging out again after a success). Open it only while
+// What C_Login(user, pinText) answers on each member token when SoftHSM is
+// opened directly (logging out again after a success). Open it only while
 // the cluster is finalised.
-inline std::vector<CK_RV> directLoginResults(const SoftHsmEnv& env, const char* userPin) {
+inline std::vector<CK_RV> directLoginResults(const SoftHsmEnv& env, const char* pinText,
+                                             CK_USER_TYPE user = CKU_USER) {
     Module module(softhsmPath());
     REQUIRE_OK(module->C_Initialize(nullptr));
     std::vector<CK_RV> results;
     for (unsigned i = 0; i < env.members(); ++i) {
         CK_SLOT_ID slot = slotByLabel(module.fn(), env.memberLabel(i));
         CK_SESSION_HANDLE s;
-        REQUIRE_OK(module->C_OpenSession(slot, CKF_SERIAL_SESSION, nullptr, nullptr, &s));
-        CK_RV rv = module->C_Login(s, CKU_USER, pin(userPin), pinLen(userPin));
+        REQUIRE_OK(module->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
+                                         nullptr, &s));
+        CK_RV rv = module->C_Login(s, user, pin(pinText), pinLen(pinText));
         if (rv == CKR_OK) module->C_Logout(s);
         module->C_CloseSession(s);
         results.push_back(rv);

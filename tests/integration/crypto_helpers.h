@@ -48,6 +48,8 @@ using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 // --- key material ------------------------------------------------------------
 Pkey generateRsa(unsigned bits = 2048);
 Pkey generateEcP256();
+// A big-number parameter of a key (OSSL_PKEY_PARAM_*), big-endian, left-padded to `width`.
+Bytes bnParam(const EVP_PKEY* key, const char* name, size_t width = 0);
 Bytes rsaModulus(const EVP_PKEY* key);
 Bytes rsaPublicExponent(const EVP_PKEY* key);
 Bytes ecPointUncompressed(const EVP_PKEY* key);  // 04 || X || Y

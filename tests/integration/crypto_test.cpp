@@ -323,3 +323,50 @@ TEST_CASE("a key put on every member directly is found and used through the clus
         CHECK_RV(verify(f.p11(), f.session, mech(CKM_ECDSA), pub[0], digest, sig), CKR_OK);
     }
 }
+
+TEST_CASE("ciphertexts the caller got wrong do not take members out of service") {
+    ClusterFixture f;
+    f.start();
+    Keys keys(f);
+    Bytes iv = randomBytes(12), aad;
+    CK_GCM_PARAMS params{iv.data(), 12, 96, nullptr, 0, 128};
+    CK_MECHANISM gcm = mech(CKM_AES_GCM, &params, sizeof params);
+    CK_RSA_PKCS_OAEP_PARAMS oaepParams{CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, nullptr, 0};
+    CK_MECHANISM oaep = mech(CKM_RSA_PKCS_OAEP, &oaepParams, sizeof oaepParams);
+    Bytes cbcIv = randomBytes(16);
+    CK_MECHANISM cbc = mech(CKM_AES_CBC_PAD, cbcIv.data(), cbcIv.size());
+    struct Bad {
+        const char* what;
+        CK_MECHANISM mechanism;
+        CK_OBJECT_HANDLE key;
+        Bytes cipher;
+    };
+    const std::vector<Bad> bad = {
+        {"GCM with a wrong tag", gcm, keys.aes, randomBytes(40)},
+        {"OAEP garbage", oaep, keys.rsaPair.privateKey, randomBytes(256)},
+        {"CBC with bad padding", cbc, keys.aes, randomBytes(32)},
+    };
+    // Each mistake three times: operations rotate, so every member sees each.
+    for (int round = 0; round < 3; ++round) {
+        for (const Bad& b : bad) {
+            INFO(b.what << ", round " << round);
+            CK_MECHANISM m = b.mechanism;
+            REQUIRE_OK(f.p11()->C_DecryptInit(f.session, &m, b.key));
+            Bytes in = b.cipher, out(in.size() + 16);
+            CK_ULONG size = out.size();
+            CK_RV rv = f.p11()->C_Decrypt(f.session, in.data(), in.size(), out.data(), &size);
+            CHECK(rv != CKR_OK);
+            CHECK(rv != CKR_DEVICE_ERROR);
+        }
+    }
+    // Every member still serves: good operations go on, on all of them.
+    for (int i = 0; i < 6; ++i) {
+        INFO("good operation " << i);
+        const Bytes data = bytesOf("still serving " + std::to_string(i));
+        Bytes sig = sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
+        CHECK(opensslVerifyRsaPkcs1Sha256(keys.rsa.get(), data, sig));
+    }
+    Template t = dataTemplate("after-mistakes", "written-everywhere", bytesOf("x"));
+    CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+    CHECK_RV(f.p11()->C_CreateObject(f.session, t.data(), t.size(), &made), CKR_OK);
+}

@@ -1,8 +1,9 @@
 // Key generation through the cluster: the generated keys work for signing,
 // verifying, encrypting and decrypting through the cluster, and their public
 // halves (or, for an extractable secret key, the value) check out with
-// OpenSSL. Where the keys are stored is not asserted here: replication of
-// generated keys to every member is a separate behaviour.
+// OpenSSL. Generation needs the cluster transport key (`p11cluster init`),
+// set up first as an operator would. Where the keys are stored is not
+// asserted here: replication of generated keys is tested on its own.
 #include "integration/cluster_fixture.h"
 #include "integration/crypto_helpers.h"
 
@@ -43,6 +44,7 @@ Template ecGenPrivate(const std::string& label, bool token) {
 
 TEST_CASE("C_GenerateKeyPair makes a working RSA-2048 key pair") {
     ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);  // `p11cluster init`: generated keys can be copied
     f.start();
     Template pub, priv;
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
@@ -82,6 +84,7 @@ TEST_CASE("C_GenerateKeyPair makes a working RSA-2048 key pair") {
 
 TEST_CASE("C_GenerateKeyPair makes a working EC P-256 key pair") {
     ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);  // `p11cluster init`: generated keys can be copied
     f.start();
     Template pub = ecGenPublic("generated-ec", true), priv = ecGenPrivate("generated-ec", true);
     KeyPair pair = generatePair(f, f.session, mech(CKM_EC_KEY_PAIR_GEN), pub, priv);
@@ -97,6 +100,7 @@ TEST_CASE("C_GenerateKeyPair makes a working EC P-256 key pair") {
 
 TEST_CASE("a generated session key pair is usable from another session") {
     ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);  // `p11cluster init`: generated keys can be copied
     f.start();
     Template pub = ecGenPublic("session-ec", false), priv = ecGenPrivate("session-ec", false);
     KeyPair pair = generatePair(f, f.session, mech(CKM_EC_KEY_PAIR_GEN), pub, priv);
@@ -112,6 +116,7 @@ TEST_CASE("a generated session key pair is usable from another session") {
 
 TEST_CASE("C_GenerateKey makes a working AES-256 key") {
     ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);  // `p11cluster init`: generated keys can be copied
     f.start();
     Template t;
     t.ulong(CKA_CLASS, CKO_SECRET_KEY).ulong(CKA_KEY_TYPE, CKK_AES).ulong(CKA_VALUE_LEN, 32);

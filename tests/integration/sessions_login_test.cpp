@@ -257,3 +257,36 @@ TEST_CASE("C_SetPIN with a wrong old PIN changes nothing anywhere") {
     for (CK_RV rv : directLoginResults(f.env, kUserPin)) CHECK(rvText(rv) == rvText(CKR_OK));
     for (CK_RV rv : directLoginResults(f.env, "abcdef")) CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
 }
+
+TEST_CASE("C_SetPIN by the SO changes the SO PIN on every member") {
+    const char* kNewSoPin = "new-so-pin-13579";
+    ClusterFixture f;
+    f.start(false);
+    REQUIRE_OK(login(f, f.session, CKU_SO, kSoPin));
+    REQUIRE_OK(f.p11()->C_SetPIN(f.session, pin(kSoPin), pinLen(kSoPin), pin(kNewSoPin),
+                                 pinLen(kNewSoPin)));
+    REQUIRE_OK(f.p11()->C_Logout(f.session));
+    CHECK_RV(login(f, f.session, CKU_SO, kSoPin), CKR_PIN_INCORRECT);
+    REQUIRE_OK(login(f, f.session, CKU_SO, kNewSoPin));
+    f.finalize();
+
+    for (CK_RV rv : directLoginResults(f.env, kNewSoPin, CKU_SO)) CHECK(rvText(rv) == rvText(CKR_OK));
+    for (CK_RV rv : directLoginResults(f.env, kSoPin, CKU_SO))
+        CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
+    for (CK_RV rv : directLoginResults(f.env, kUserPin)) CHECK(rvText(rv) == rvText(CKR_OK));
+}
+
+TEST_CASE("closing the last session ends an SO login too") {
+    ClusterFixture f;
+    f.start(false);
+    REQUIRE_OK(login(f, f.session, CKU_SO, kSoPin));
+    REQUIRE_OK(f.p11()->C_CloseSession(f.session));
+    // A read-only session is allowed again, and the SO must log in anew.
+    CK_SESSION_HANDLE ro = openSession(f, kRO);
+    CHECK(stateOf(f, ro) == CKS_RO_PUBLIC_SESSION);
+    REQUIRE_OK(f.p11()->C_CloseSession(ro));
+    CK_SESSION_HANDLE rw = openSession(f, kRW);
+    CHECK(stateOf(f, rw) == CKS_RW_PUBLIC_SESSION);
+    CHECK_RV(f.p11()->C_InitPIN(rw, pin("whatever"), 8), CKR_USER_NOT_LOGGED_IN);
+    REQUIRE_OK(login(f, rw, CKU_SO, kSoPin));
+}

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -53,6 +54,21 @@ int SoftHsmEnv::initTransportKey() const {
     std::string command = std::string(toolPath()) + " init --config " + configPath_ +
                           " --so-pin-env P11C_TEST_SO_PIN >/dev/null";
     return std::system(command.c_str());
+}
+
+int SoftHsmEnv::verify(std::string* output) const {
+    ::setenv("P11C_TEST_USER_PIN", kUserPin, 1);
+    std::string out = dir_ + "/verify.out";
+    std::string command = std::string(toolPath()) + " verify --config " + configPath_ +
+                          " --user-pin-env P11C_TEST_USER_PIN >" + out + " 2>&1";
+    int status = std::system(command.c_str());
+    if (output != nullptr) {
+        std::ifstream in(out);
+        std::ostringstream text;
+        text << in.rdbuf();
+        *output = text.str();
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 std::string SoftHsmEnv::addToken(const std::string& label) {

@@ -42,6 +42,9 @@ public:
     // Runs `p11cluster init` (the transport key on every member), as an
     // operator would; returns the command's exit status.
     int initTransportKey() const;
+    // Runs `p11cluster verify`; returns its exit status and puts its
+    // standard output in `output`.
+    int verify(std::string* output = nullptr) const;
     // Adds one more initialised token; returns its label.
     std::string addToken(const std::string& label);
 
