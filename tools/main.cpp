@@ -29,8 +29,8 @@ const char kUsage[] =
 int main(int argc, char** argv) {
     using namespace p11c::tool;
     try {
-        Options options = parse(argc, argv, {"config", "so-pin-env", "so-pin-file", "user-pin-env",
-                                             "user-pin-file"});
+        Options options = parse(
+            argc, argv, {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file"});
         if (options.command.empty() || options.has("help")) {
             std::cout << kUsage;
             return options.command.empty() && !options.has("help") ? 2 : 0;

@@ -21,14 +21,38 @@ namespace {
 // Attributes that must agree on every member. CKA_LOCAL, CKA_ALWAYS_SENSITIVE,
 // CKA_NEVER_EXTRACTABLE and CKA_KEY_GEN_MECHANISM legitimately differ between
 // the member that generated a key and the members that received a copy.
-const CK_ATTRIBUTE_TYPE kCompared[] = {
-    CKA_CLASS,    CKA_KEY_TYPE,  CKA_TOKEN,       CKA_PRIVATE,     CKA_LABEL,
-    CKA_ID,       CKA_MODIFIABLE, CKA_SENSITIVE,  CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED,
-    CKA_ENCRYPT,  CKA_DECRYPT,   CKA_SIGN,        CKA_VERIFY,      CKA_WRAP,
-    CKA_UNWRAP,   CKA_DERIVE,    CKA_SIGN_RECOVER, CKA_VERIFY_RECOVER, CKA_MODULUS,
-    CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS, CKA_EC_POINT, CKA_VALUE_LEN, CKA_CHECK_VALUE,
-    CKA_CERTIFICATE_TYPE, CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_APPLICATION,
-    CKA_START_DATE, CKA_END_DATE};
+const CK_ATTRIBUTE_TYPE kCompared[] = {CKA_CLASS,
+                                       CKA_KEY_TYPE,
+                                       CKA_TOKEN,
+                                       CKA_PRIVATE,
+                                       CKA_LABEL,
+                                       CKA_ID,
+                                       CKA_MODIFIABLE,
+                                       CKA_SENSITIVE,
+                                       CKA_EXTRACTABLE,
+                                       CKA_WRAP_WITH_TRUSTED,
+                                       CKA_ENCRYPT,
+                                       CKA_DECRYPT,
+                                       CKA_SIGN,
+                                       CKA_VERIFY,
+                                       CKA_WRAP,
+                                       CKA_UNWRAP,
+                                       CKA_DERIVE,
+                                       CKA_SIGN_RECOVER,
+                                       CKA_VERIFY_RECOVER,
+                                       CKA_MODULUS,
+                                       CKA_PUBLIC_EXPONENT,
+                                       CKA_EC_PARAMS,
+                                       CKA_EC_POINT,
+                                       CKA_VALUE_LEN,
+                                       CKA_CHECK_VALUE,
+                                       CKA_CERTIFICATE_TYPE,
+                                       CKA_SUBJECT,
+                                       CKA_ISSUER,
+                                       CKA_SERIAL_NUMBER,
+                                       CKA_APPLICATION,
+                                       CKA_START_DATE,
+                                       CKA_END_DATE};
 
 using Bytes = std::vector<CK_BYTE>;
 
@@ -44,10 +68,11 @@ std::string hex(const Bytes& bytes) {
 }
 
 std::string describe(const Identity& id) {
-    static const std::map<CK_OBJECT_CLASS, const char*> names = {
-        {CKO_DATA, "data"},           {CKO_CERTIFICATE, "certificate"},
-        {CKO_PUBLIC_KEY, "public key"}, {CKO_PRIVATE_KEY, "private key"},
-        {CKO_SECRET_KEY, "secret key"}};
+    static const std::map<CK_OBJECT_CLASS, const char*> names = {{CKO_DATA, "data"},
+                                                                 {CKO_CERTIFICATE, "certificate"},
+                                                                 {CKO_PUBLIC_KEY, "public key"},
+                                                                 {CKO_PRIVATE_KEY, "private key"},
+                                                                 {CKO_SECRET_KEY, "secret key"}};
     auto it = names.find(id.cls);
     std::string out = it != names.end() ? it->second : "object";
     out += " label=\"" + std::string(id.label.begin(), id.label.end()) + "\" id=" + hex(id.id);
@@ -154,8 +179,8 @@ int verifyCommand(const Options& options) {
         ++objects;
         const Identity& id = identities.at(key);
         for (unsigned m = 0; m < n; ++m) {
-            if (row[m].empty()) report(describe(id) + ": missing on member \"" +
-                                       cluster->member(m).name() + "\"");
+            if (row[m].empty())
+                report(describe(id) + ": missing on member \"" + cluster->member(m).name() + "\"");
             if (row[m].size() > 1)
                 report(describe(id) + ": " + std::to_string(row[m].size()) +
                        " copies on member \"" + cluster->member(m).name() + "\"");

@@ -2,11 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <toml++/toml.h>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "routing/policy.h"
 
@@ -15,7 +15,7 @@ namespace {
 
 // Collects the context ("file: key") for messages.
 class Reader {
-public:
+  public:
     explicit Reader(std::string path) : path_(std::move(path)) {}
 
     [[noreturn]] void fail(const std::string& key, const std::string& problem) const {
@@ -24,13 +24,20 @@ public:
 
     static const char* typeName(const toml::node& node) {
         switch (node.type()) {
-            case toml::node_type::string: return "a string";
-            case toml::node_type::integer: return "an integer";
-            case toml::node_type::floating_point: return "a number";
-            case toml::node_type::boolean: return "a boolean";
-            case toml::node_type::table: return "a table";
-            case toml::node_type::array: return "an array";
-            default: return "a date or time";
+            case toml::node_type::string:
+                return "a string";
+            case toml::node_type::integer:
+                return "an integer";
+            case toml::node_type::floating_point:
+                return "a number";
+            case toml::node_type::boolean:
+                return "a boolean";
+            case toml::node_type::table:
+                return "a table";
+            case toml::node_type::array:
+                return "an array";
+            default:
+                return "a date or time";
         }
     }
 
@@ -76,7 +83,7 @@ public:
         return value;
     }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -114,9 +121,9 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
     const toml::table* table = node->as_table();
     if (table == nullptr)
         reader.fail("cluster", std::string("expected a table, got ") + Reader::typeName(*node));
-    reader.rejectUnknown(*table, "cluster.",
-                         {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone",
-                          "call_timeout_ms"});
+    reader.rejectUnknown(
+        *table, "cluster.",
+        {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone", "call_timeout_ms"});
     Cluster& cluster = config.cluster;
     if (auto label = reader.string(*table, "cluster.", "label")) {
         if (label->empty() || label->size() > 32)
@@ -147,14 +154,14 @@ void checkPinFile(const Reader& reader, const std::string& key, const std::strin
     if (::stat(path.c_str(), &st) != 0) reader.fail(key, "cannot read PIN file " + path);
     if (!S_ISREG(st.st_mode)) reader.fail(key, "PIN file " + path + " is not a regular file");
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-        reader.fail(key, "PIN file " + path +
-                             " is accessible by group or others; refusing it (chmod 600)");
+        reader.fail(
+            key, "PIN file " + path + " is accessible by group or others; refusing it (chmod 600)");
 }
 
 Member parseMember(const Reader& reader, const toml::table& table, const std::string& prefix) {
-    reader.rejectUnknown(table, prefix,
-                         {"name", "module", "token", "zone", "weight", "role", "pin_file",
-                          "pin_env"});
+    reader.rejectUnknown(
+        table, prefix,
+        {"name", "module", "token", "zone", "weight", "role", "pin_file", "pin_env"});
     Member member;
     member.name = reader.requiredString(table, prefix, "name");
     member.module = reader.requiredString(table, prefix, "module");
@@ -168,7 +175,8 @@ Member parseMember(const Reader& reader, const toml::table& table, const std::st
         } else if (*role == "standby") {
             member.role = Role::Standby;
         } else {
-            reader.fail(prefix + "role", "expected \"active\" or \"standby\", got \"" + *role + "\"");
+            reader.fail(prefix + "role",
+                        "expected \"active\" or \"standby\", got \"" + *role + "\"");
         }
     }
     member.pinFile = reader.string(table, prefix, "pin_file");
@@ -181,11 +189,12 @@ Member parseMember(const Reader& reader, const toml::table& table, const std::st
 
 void parseMembers(const Reader& reader, const toml::table& root, Config& config) {
     const toml::node* node = root.get("member");
-    if (node == nullptr) reader.fail("member", "no [[member]] entries; a cluster needs at least one");
+    if (node == nullptr)
+        reader.fail("member", "no [[member]] entries; a cluster needs at least one");
     const toml::array* array = node->as_array();
     if (array == nullptr)
-        reader.fail("member", std::string("expected [[member]] tables, got ") +
-                                  Reader::typeName(*node));
+        reader.fail("member",
+                    std::string("expected [[member]] tables, got ") + Reader::typeName(*node));
     std::set<std::string> names;
     for (size_t i = 0; i < array->size(); ++i) {
         std::string prefix = "member[" + std::to_string(i) + "].";
@@ -200,19 +209,21 @@ void parseMembers(const Reader& reader, const toml::table& root, Config& config)
         reader.fail("member", "no [[member]] entries; a cluster needs at least one");
     const auto& quorum = config.cluster.writeQuorum;
     if (quorum.kind == QuorumKind::Count && quorum.count > config.members.size())
-        reader.fail("cluster.write_quorum", "asks for " + std::to_string(quorum.count) +
-                                                " members but only " +
-                                                std::to_string(config.members.size()) +
-                                                " are configured");
+        reader.fail("cluster.write_quorum",
+                    "asks for " + std::to_string(quorum.count) + " members but only " +
+                        std::to_string(config.members.size()) + " are configured");
 }
 
 }  // namespace
 
 unsigned WriteQuorum::required(unsigned members) const {
     switch (kind) {
-        case QuorumKind::All: return members;
-        case QuorumKind::Majority: return members / 2 + 1;
-        case QuorumKind::Count: return count < members ? count : members;
+        case QuorumKind::All:
+            return members;
+        case QuorumKind::Majority:
+            return members / 2 + 1;
+        case QuorumKind::Count:
+            return count < members ? count : members;
     }
     return members;
 }
@@ -225,8 +236,8 @@ Config parse(const std::string& text, const std::string& path) {
     } catch (const toml::parse_error& error) {
         const auto& where = error.source().begin;
         throw ConfigError(path + ":" + std::to_string(where.line) + ":" +
-                          std::to_string(where.column) + ": syntax error: " +
-                          std::string(error.description()));
+                          std::to_string(where.column) +
+                          ": syntax error: " + std::string(error.description()));
     }
     reader.rejectUnknown(root, "", {"cluster", "member"});
     Config config;

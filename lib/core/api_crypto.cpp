@@ -1,6 +1,7 @@
 // Chapters 5.8-5.13 of the specification: encryption, decryption, digests,
 // signatures and their verification, dual-function operations, random.
 #include "core/api.h"
+#include "core/failover.h"
 #include "core/operations.h"
 #include "core/runtime.h"
 
@@ -9,7 +10,9 @@ namespace {
 
 using ops::Ending;
 
-bool badInput(CK_BYTE_PTR data, CK_ULONG len) { return data == nullptr && len != 0; }
+bool badInput(CK_BYTE_PTR data, CK_ULONG len) {
+    return data == nullptr && len != 0;
+}
 
 // *Init with a key: the member's function is `fn`.
 CK_RV initWithKey(CK_SESSION_HANDLE hSession, OpKind kind, CK_MECHANISM_PTR mechanism,
@@ -33,8 +36,9 @@ CK_RV outputStep(CK_SESSION_HANDLE hSession, OpKind kind, Ending ending, CK_BYTE
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
     if (outLen == nullptr) return CKR_ARGUMENTS_BAD;
-    return ops::step(*session, cluster, kind, ending, out == nullptr,
-                     [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args..., out, outLen); });
+    return ops::step(
+        *session, cluster, kind, ending, out == nullptr,
+        [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args..., out, outLen); });
 }
 
 // Updates and verifications that return no output.
@@ -61,9 +65,10 @@ CK_RV dualStep(CK_SESSION_HANDLE hSession, OpKind a, OpKind b, Fn fn, CK_BYTE_PT
 
 // --- encryption -----------------------------------------------------------
 
-CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-    return initWithKey(hSession, OpKind::Encrypt, pMechanism, hKey, &CK_FUNCTION_LIST::C_EncryptInit,
-                       "C_EncryptInit");
+CK_RV C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                    CK_OBJECT_HANDLE hKey) {
+    return initWithKey(hSession, OpKind::Encrypt, pMechanism, hKey,
+                       &CK_FUNCTION_LIST::C_EncryptInit, "C_EncryptInit");
 }
 
 CK_RV C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
@@ -88,9 +93,10 @@ CK_RV C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart,
 
 // --- decryption -----------------------------------------------------------
 
-CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey) {
-    return initWithKey(hSession, OpKind::Decrypt, pMechanism, hKey, &CK_FUNCTION_LIST::C_DecryptInit,
-                       "C_DecryptInit");
+CK_RV C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
+                    CK_OBJECT_HANDLE hKey) {
+    return initWithKey(hSession, OpKind::Decrypt, pMechanism, hKey,
+                       &CK_FUNCTION_LIST::C_DecryptInit, "C_DecryptInit");
 }
 
 CK_RV C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
@@ -107,7 +113,8 @@ CK_RV C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
                       &CK_FUNCTION_LIST::C_DecryptUpdate, pEncryptedPart, ulEncryptedPartLen);
 }
 
-CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen) {
+CK_RV C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart,
+                     CK_ULONG_PTR pulLastPartLen) {
     return outputStep(hSession, OpKind::Decrypt, Ending::Final, pLastPart, pulLastPartLen,
                       &CK_FUNCTION_LIST::C_DecryptFinal);
 }
@@ -174,7 +181,8 @@ CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPar
                      ulPartLen);
 }
 
-CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
+CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature,
+                  CK_ULONG_PTR pulSignatureLen) {
     return outputStep(hSession, OpKind::Sign, Ending::Final, pSignature, pulSignatureLen,
                       &CK_FUNCTION_LIST::C_SignFinal);
 }
@@ -201,7 +209,8 @@ CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_O
 
 CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
                CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
-    if (badInput(pData, ulDataLen) || badInput(pSignature, ulSignatureLen)) return CKR_ARGUMENTS_BAD;
+    if (badInput(pData, ulDataLen) || badInput(pSignature, ulSignatureLen))
+        return CKR_ARGUMENTS_BAD;
     return inputStep(hSession, OpKind::Verify, Ending::Always, &CK_FUNCTION_LIST::C_Verify, pData,
                      ulDataLen, pSignature, ulSignatureLen);
 }
@@ -241,7 +250,8 @@ CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_UL
 }
 
 CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
-                            CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
+                            CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
+                            CK_ULONG_PTR pulPartLen) {
     return dualStep(hSession, OpKind::Decrypt, OpKind::Digest,
                     &CK_FUNCTION_LIST::C_DecryptDigestUpdate, pEncryptedPart, ulEncryptedPartLen,
                     pPart, pulPartLen);
@@ -254,7 +264,8 @@ CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULON
 }
 
 CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart,
-                            CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen) {
+                            CK_ULONG ulEncryptedPartLen, CK_BYTE_PTR pPart,
+                            CK_ULONG_PTR pulPartLen) {
     return dualStep(hSession, OpKind::Decrypt, OpKind::Verify,
                     &CK_FUNCTION_LIST::C_DecryptVerifyUpdate, pEncryptedPart, ulEncryptedPartLen,
                     pPart, pulPartLen);
@@ -288,21 +299,10 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_U
     auto session = cluster.sessions().get(hSession);
     if (badInput(pRandomData, ulRandomLen)) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
-    std::vector<unsigned> candidates = cluster.servingMembers();
-    while (!candidates.empty()) {
-        unsigned m = cluster.pick(candidates);
-        CK_RV rv;
-        try {
-            rv = cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateRandom,
-                                        session->memberSessionLocked(m), pRandomData, ulRandomLen);
-        } catch (const CkError& e) {
-            rv = e.rv();
-        }
-        if (classify(rv) != RvClass::MemberFault) return rv;
-        cluster.memberFault(m, rv, "C_GenerateRandom");
-        std::erase(candidates, m);
-    }
-    return CKR_DEVICE_ERROR;
+    return onAnyMember(cluster, cluster.servingMembers(), "C_GenerateRandom", [&](unsigned m) {
+        return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateRandom,
+                                      session->memberSessionLocked(m), pRandomData, ulRandomLen);
+    });
 }
 
 }  // namespace p11c::api

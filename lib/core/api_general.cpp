@@ -32,9 +32,13 @@ CK_RV fillList(const std::vector<T>& items, T* out, CK_ULONG_PTR count) {
 
 }  // namespace
 
-CK_RV C_Initialize(CK_VOID_PTR pInitArgs) { return runtime::initialize(pInitArgs); }
+CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
+    return runtime::initialize(pInitArgs);
+}
 
-CK_RV C_Finalize(CK_VOID_PTR pReserved) { return runtime::finalize(pReserved); }
+CK_RV C_Finalize(CK_VOID_PTR pReserved) {
+    return runtime::finalize(pReserved);
+}
 
 CK_RV C_GetInfo(CK_INFO_PTR pInfo) {
     runtime::cluster();

@@ -2,11 +2,12 @@
 //
 // Generated keys are random: made on one member (chosen by the routing
 // policy) and copied to the others under the transport key before the call
-// returns; fewer holders than the write quorum undo the generation. Unwrap and derive are deterministic: run on
-// every member that holds the base key, with the same inputs.
+// returns; fewer holders than the write quorum undo the generation. Unwrap and derive are
+// deterministic: run on every member that holds the base key, with the same inputs.
 #include <algorithm>
 
 #include "core/api.h"
+#include "core/failover.h"
 #include "core/objects.h"
 #include "core/runtime.h"
 #include "replication/fanout.h"
@@ -16,24 +17,14 @@
 namespace p11c::api {
 namespace {
 
-bool badTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count) { return templ == nullptr && count != 0; }
+bool badTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    return templ == nullptr && count != 0;
+}
 
 template <class Generate>
 CK_RV generateOnOne(Cluster& cluster, Session& session, const char* what, Generate&& generate) {
-    std::vector<unsigned> candidates = cluster.servingMembers();
-    while (!candidates.empty()) {
-        unsigned m = cluster.pick(candidates);
-        CK_RV rv;
-        try {
-            rv = generate(m, session.memberSessionLocked(m));
-        } catch (const CkError& e) {
-            rv = e.rv();
-        }
-        if (classify(rv) != RvClass::MemberFault) return rv;
-        cluster.memberFault(m, rv, what);
-        std::erase(candidates, m);
-    }
-    return CKR_DEVICE_ERROR;
+    return onAnyMember(cluster, cluster.servingMembers(), what,
+                       [&](unsigned m) { return generate(m, session.memberSessionLocked(m)); });
 }
 
 // C_UnwrapKey / C_DeriveKey: on every member holding `base`, same inputs.
@@ -42,8 +33,8 @@ CK_RV makeEverywhere(Cluster& cluster, Session& session, CK_OBJECT_HANDLE base, 
                      const char* what, CK_OBJECT_HANDLE_PTR out, Make&& make) {
     std::vector<unsigned> targets = cluster.objects().candidates(base, cluster.servingMembers());
     if (targets.empty()) return objects::noHolder(cluster, base);
-    unsigned required =
-        std::min<unsigned>(replication::requiredFor(cluster), static_cast<unsigned>(targets.size()));
+    unsigned required = std::min<unsigned>(replication::requiredFor(cluster),
+                                           static_cast<unsigned>(targets.size()));
     auto outcome = replication::write(
         cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE* made) {
@@ -138,11 +129,12 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     const bool token = objects::templateFlag(pTemplate, ulCount, CKA_TOKEN, false);
     MemberTemplate templ(pTemplate, ulCount, pMechanism->mechanism);
     Placement made{};
-    CK_RV rv = generateOnOne(cluster, *session, "C_GenerateKey", [&](unsigned m, CK_SESSION_HANDLE s) {
-        made.member = m;
-        return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKey, s, pMechanism, templ.data(),
-                                      templ.size(), &made.handle);
-    });
+    CK_RV rv =
+        generateOnOne(cluster, *session, "C_GenerateKey", [&](unsigned m, CK_SESSION_HANDLE s) {
+            made.member = m;
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKey, s, pMechanism,
+                                          templ.data(), templ.size(), &made.handle);
+        });
     if (rv != CKR_OK) return rv;
     {
         Member& source = cluster.member(made.member);
@@ -185,18 +177,17 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         objects::templateFlag(pPrivateKeyTemplate, ulPrivateKeyAttributeCount, CKA_TOKEN, false);
     MemberTemplate priv(pPrivateKeyTemplate, ulPrivateKeyAttributeCount, pMechanism->mechanism);
     Placement pub{}, prv{};
-    CK_RV rv = generateOnOne(cluster, *session, "C_GenerateKeyPair",
-                             [&](unsigned m, CK_SESSION_HANDLE s) {
-                                 pub.member = prv.member = m;
-                                 return cluster.member(m).call(
-                                     &CK_FUNCTION_LIST::C_GenerateKeyPair, s, pMechanism,
-                                     pPublicKeyTemplate, ulPublicKeyAttributeCount, priv.data(),
-                                     priv.size(), &pub.handle, &prv.handle);
-                             });
+    CK_RV rv =
+        generateOnOne(cluster, *session, "C_GenerateKeyPair", [&](unsigned m, CK_SESSION_HANDLE s) {
+            pub.member = prv.member = m;
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKeyPair, s, pMechanism,
+                                          pPublicKeyTemplate, ulPublicKeyAttributeCount,
+                                          priv.data(), priv.size(), &pub.handle, &prv.handle);
+        });
     if (rv != CKR_OK) return rv;
-    priv.view.alwaysSensitive = flagOf(cluster.member(prv.member),
-                                       session->memberSessionLocked(prv.member), prv.handle,
-                                       CKA_ALWAYS_SENSITIVE);
+    priv.view.alwaysSensitive =
+        flagOf(cluster.member(prv.member), session->memberSessionLocked(prv.member), prv.handle,
+               CKA_ALWAYS_SENSITIVE);
     const auto targets = copyTargets(cluster, prv.member);
     auto privCopies = replication::copyKey(cluster, *session, prv.member, prv.handle, targets);
     auto pubCopies = replication::copyKey(cluster, *session, pub.member, pub.handle, targets);
@@ -256,8 +247,8 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE wrapping) {
             CK_OBJECT_HANDLE key = objects::resolveLocked(cluster, *session, hKey, m);
             if (key == CK_INVALID_HANDLE) return CKR_KEY_HANDLE_INVALID;
-            return cluster.member(m).call(&CK_FUNCTION_LIST::C_WrapKey, s, pMechanism, wrapping, key,
-                                          pWrappedKey, pulWrappedKeyLen);
+            return cluster.member(m).call(&CK_FUNCTION_LIST::C_WrapKey, s, pMechanism, wrapping,
+                                          key, pWrappedKey, pulWrappedKeyLen);
         });
     return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : rv;
 }
@@ -268,21 +259,20 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                   CK_OBJECT_HANDLE_PTR phKey) {
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
-    if (pMechanism == nullptr || pWrappedKey == nullptr || badTemplate(pTemplate, ulAttributeCount) ||
-        phKey == nullptr)
+    if (pMechanism == nullptr || pWrappedKey == nullptr ||
+        badTemplate(pTemplate, ulAttributeCount) || phKey == nullptr)
         return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
     const bool token = objects::templateFlag(pTemplate, ulAttributeCount, CKA_TOKEN, false);
     CK_RV rv;
     try {
-        rv = makeEverywhere(cluster, *session, hUnwrappingKey, token, "C_UnwrapKey", phKey,
-                            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
-                                CK_OBJECT_HANDLE* made) {
-                                return cluster.member(m).call(&CK_FUNCTION_LIST::C_UnwrapKey, s,
-                                                              pMechanism, key, pWrappedKey,
-                                                              ulWrappedKeyLen, pTemplate,
-                                                              ulAttributeCount, made);
-                            });
+        rv = makeEverywhere(
+            cluster, *session, hUnwrappingKey, token, "C_UnwrapKey", phKey,
+            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_OBJECT_HANDLE* made) {
+                return cluster.member(m).call(&CK_FUNCTION_LIST::C_UnwrapKey, s, pMechanism, key,
+                                              pWrappedKey, ulWrappedKeyLen, pTemplate,
+                                              ulAttributeCount, made);
+            });
     } catch (const CkError& e) {
         rv = e.rv();
     }
@@ -300,13 +290,12 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     const bool token = objects::templateFlag(pTemplate, ulAttributeCount, CKA_TOKEN, false);
     CK_RV rv;
     try {
-        rv = makeEverywhere(cluster, *session, hBaseKey, token, "C_DeriveKey", phKey,
-                            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
-                                CK_OBJECT_HANDLE* made) {
-                                return cluster.member(m).call(&CK_FUNCTION_LIST::C_DeriveKey, s,
-                                                              pMechanism, key, pTemplate,
-                                                              ulAttributeCount, made);
-                            });
+        rv = makeEverywhere(
+            cluster, *session, hBaseKey, token, "C_DeriveKey", phKey,
+            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_OBJECT_HANDLE* made) {
+                return cluster.member(m).call(&CK_FUNCTION_LIST::C_DeriveKey, s, pMechanism, key,
+                                              pTemplate, ulAttributeCount, made);
+            });
     } catch (const CkError& e) {
         rv = e.rv();
     }

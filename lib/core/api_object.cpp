@@ -6,7 +6,9 @@
 namespace p11c::api {
 namespace {
 
-bool badTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count) { return templ == nullptr && count != 0; }
+bool badTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    return templ == nullptr && count != 0;
+}
 
 }  // namespace
 

@@ -51,9 +51,15 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo) {
     pInfo->ulDeviceError = 0;
     const bool rw = session->readWrite();
     switch (cluster.loginState()) {
-        case CKU_SO: pInfo->state = CKS_RW_SO_FUNCTIONS; break;
-        case CKU_USER: pInfo->state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS; break;
-        default: pInfo->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION; break;
+        case CKU_SO:
+            pInfo->state = CKS_RW_SO_FUNCTIONS;
+            break;
+        case CKU_USER:
+            pInfo->state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+            break;
+        default:
+            pInfo->state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
+            break;
     }
     return CKR_OK;
 }

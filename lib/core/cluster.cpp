@@ -45,17 +45,18 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
         for (unsigned j = 0; j < i; ++j)
             if (&cluster->members_[i]->module() == &cluster->members_[j]->module() &&
                 cluster->members_[i]->slot() == cluster->members_[j]->slot())
-                throw ModuleLoadError("member \"" + members[i].name + "\": its token is the same as member \"" +
-                                      members[j].name + "\"'s");
+                throw ModuleLoadError("member \"" + members[i].name +
+                                      "\": its token is the same as member \"" + members[j].name +
+                                      "\"'s");
     cluster->anchors_.assign(members.size(), CK_INVALID_HANDLE);
     for (unsigned i = 0; i < members.size(); ++i) {
         Member& m = *cluster->members_[i];
-        CK_RV rv = m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(),
-                          CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
-                          &cluster->anchors_[i]);
+        CK_RV rv =
+            m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                   nullptr, nullptr, &cluster->anchors_[i]);
         if (rv != CKR_OK)
-            throw ModuleLoadError("member \"" + m.name() + "\": C_OpenSession failed: " +
-                                  rvName(rv));
+            throw ModuleLoadError("member \"" + m.name() +
+                                  "\": C_OpenSession failed: " + rvName(rv));
     }
     std::vector<const routing::MemberStats*> stats;
     for (auto& m : cluster->members_) stats.push_back(&m->stats());
@@ -73,7 +74,8 @@ Cluster::~Cluster() {
     sessions_.removeAll();  // closes member sessions
     for (unsigned i = 0; i < anchors_.size(); ++i) {
         if (anchors_[i] == CK_INVALID_HANDLE) continue;
-        if (loginState() != kNotLoggedIn) members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchors_[i]);
+        if (loginState() != kNotLoggedIn)
+            members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchors_[i]);
         members_[i]->call(&CK_FUNCTION_LIST::C_CloseSession, anchors_[i]);
     }
 }
@@ -104,9 +106,8 @@ void Cluster::tokenInfo(CK_TOKEN_INFO& info) {
     const CK_FLAGS kAll = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
                           CKF_TOKEN_INITIALIZED | CKF_DUAL_CRYPTO_OPERATIONS;
     const CK_FLAGS kAny = CKF_WRITE_PROTECTED | CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
-                          CKF_USER_PIN_LOCKED | CKF_USER_PIN_TO_BE_CHANGED |
-                          CKF_SO_PIN_COUNT_LOW | CKF_SO_PIN_FINAL_TRY | CKF_SO_PIN_LOCKED |
-                          CKF_SO_PIN_TO_BE_CHANGED;
+                          CKF_USER_PIN_LOCKED | CKF_USER_PIN_TO_BE_CHANGED | CKF_SO_PIN_COUNT_LOW |
+                          CKF_SO_PIN_FINAL_TRY | CKF_SO_PIN_LOCKED | CKF_SO_PIN_TO_BE_CHANGED;
     CK_FLAGS all = kAll, any = 0;
     CK_ULONG maxSessions = CK_EFFECTIVELY_INFINITE, maxRw = CK_EFFECTIVELY_INFINITE;
     CK_ULONG minPin = 0, maxPin = ~0ul;
@@ -162,18 +163,21 @@ void Cluster::computeMechanisms() {
     for (auto& member : members_) {
         if (member->standby()) continue;
         CK_ULONG count = 0;
-        CK_RV rv = member->call(&CK_FUNCTION_LIST::C_GetMechanismList, member->slot(), nullptr, &count);
+        CK_RV rv =
+            member->call(&CK_FUNCTION_LIST::C_GetMechanismList, member->slot(), nullptr, &count);
         std::vector<CK_MECHANISM_TYPE> types(count);
         if (rv == CKR_OK && count > 0)
-            rv = member->call(&CK_FUNCTION_LIST::C_GetMechanismList, member->slot(), types.data(), &count);
+            rv = member->call(&CK_FUNCTION_LIST::C_GetMechanismList, member->slot(), types.data(),
+                              &count);
         if (rv != CKR_OK)
-            throw ModuleLoadError("member \"" + member->name() + "\": C_GetMechanismList failed: " +
-                                  rvName(rv));
+            throw ModuleLoadError("member \"" + member->name() +
+                                  "\": C_GetMechanismList failed: " + rvName(rv));
         types.resize(count);
         std::map<CK_MECHANISM_TYPE, CK_MECHANISM_INFO> infos;
         for (CK_MECHANISM_TYPE type : types) {
             CK_MECHANISM_INFO info{};
-            if (member->call(&CK_FUNCTION_LIST::C_GetMechanismInfo, member->slot(), type, &info) == CKR_OK)
+            if (member->call(&CK_FUNCTION_LIST::C_GetMechanismInfo, member->slot(), type, &info) ==
+                CKR_OK)
                 infos[type] = info;
         }
         if (first) {
@@ -256,8 +260,8 @@ CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
     try {
         found = replication::findTransportKey(*members_[member], anchors_[member]);
     } catch (const CkError& e) {
-        log::warn("member ", members_[member]->name(), ": looking for the transport key failed: ",
-                  rvName(e.rv()));
+        log::warn("member ", members_[member]->name(),
+                  ": looking for the transport key failed: ", rvName(e.rv()));
         return CK_INVALID_HANDLE;
     }
     std::lock_guard lock(internalMutex_);

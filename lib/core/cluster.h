@@ -27,7 +27,7 @@ namespace p11c {
 inline constexpr CK_USER_TYPE kNotLoggedIn = static_cast<CK_USER_TYPE>(-1);
 
 class Cluster {
-public:
+  public:
     // Connects every member. Throws ModuleLoadError / config::ConfigError.
     static std::unique_ptr<Cluster> start(config::Config config);
     ~Cluster();
@@ -76,7 +76,7 @@ public:
     // the caller's C_FindObjects). Reads the object's CKA_ID once.
     bool isInternal(unsigned member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object);
 
-private:
+  private:
     explicit Cluster(config::Config config);
     void computeMechanisms();
 
@@ -91,7 +91,7 @@ private:
     std::map<CK_MECHANISM_TYPE, CK_MECHANISM_INFO> mechInfo_;
 
     std::mutex internalMutex_;
-    std::vector<CK_OBJECT_HANDLE> transport_;       // per member; 0 = not looked up
+    std::vector<CK_OBJECT_HANDLE> transport_;                 // per member; 0 = not looked up
     std::vector<std::map<CK_OBJECT_HANDLE, bool>> internal_;  // per member: handle -> internal?
 
     std::mutex loginMutex_;

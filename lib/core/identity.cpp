@@ -20,10 +20,14 @@ std::vector<CK_ATTRIBUTE_TYPE> materialAttributes(CK_OBJECT_CLASS cls) {
         // SoftHSM leaves CKA_VALUE_LEN 0 and CKA_CHECK_VALUE empty on keys it
         // unwrapped, so a secret key's copies cannot be told by them: secret
         // keys are known by class, type, CKA_ID and CKA_LABEL alone.
-        case CKO_SECRET_KEY: return {};
-        case CKO_CERTIFICATE: return {CKA_VALUE, CKA_SERIAL_NUMBER, CKA_ISSUER};
-        case CKO_DATA: return {CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE};
-        default: return {CKA_VALUE};
+        case CKO_SECRET_KEY:
+            return {};
+        case CKO_CERTIFICATE:
+            return {CKA_VALUE, CKA_SERIAL_NUMBER, CKA_ISSUER};
+        case CKO_DATA:
+            return {CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE};
+        default:
+            return {CKA_VALUE};
     }
 }
 
@@ -73,16 +77,15 @@ T scalar(const std::vector<CK_BYTE>& bytes, T fallback) {
 std::optional<Identity> readIdentity(Member& member, CK_SESSION_HANDLE session,
                                      CK_OBJECT_HANDLE object) {
     bool ok = false;
-    auto base = readAttributes(member, session, object,
-                               {CKA_CLASS, CKA_TOKEN, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ID,
-                                CKA_LABEL},
-                               &ok);
+    auto base = readAttributes(
+        member, session, object,
+        {CKA_CLASS, CKA_TOKEN, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ID, CKA_LABEL}, &ok);
     if (!ok || base[0].empty()) return std::nullopt;
     Identity identity;
     identity.cls = scalar<CK_OBJECT_CLASS>(base[0], 0);
     identity.token = scalar<CK_BBOOL>(base[1], CK_FALSE);
-    identity.subtype = scalar<CK_ULONG>(!base[2].empty() ? base[2] : base[3],
-                                        CK_UNAVAILABLE_INFORMATION);
+    identity.subtype =
+        scalar<CK_ULONG>(!base[2].empty() ? base[2] : base[3], CK_UNAVAILABLE_INFORMATION);
     identity.id = std::move(base[4]);
     identity.label = std::move(base[5]);
 

@@ -23,9 +23,8 @@ bool usesCallerPin(const Member& m, CK_USER_TYPE user) {
 // caller's PIN first.
 std::vector<unsigned> pinOrder(Cluster& cluster, CK_USER_TYPE user) {
     std::vector<unsigned> order = cluster.servingMembers();
-    std::stable_partition(order.begin(), order.end(), [&](unsigned m) {
-        return usesCallerPin(cluster.member(m), user);
-    });
+    std::stable_partition(order.begin(), order.end(),
+                          [&](unsigned m) { return usesCallerPin(cluster.member(m), user); });
     return order;
 }
 
@@ -80,8 +79,9 @@ void Cluster::login(Session& session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK
     }
     if (accepted == 0) throw CkError(CKR_DEVICE_ERROR);
     if (!decided)
-        log::info("login accepted by member PINs (pin_file/pin_env) without checking the "
-                  "caller's PIN");
+        log::info(
+            "login accepted by member PINs (pin_file/pin_env) without checking the "
+            "caller's PIN");
     loginState_.store(user, std::memory_order_release);
 }
 
@@ -107,8 +107,8 @@ void applyPinChange(Cluster& cluster, CK_USER_TYPE whose, const char* what, Appl
     for (unsigned m : pinOrder(cluster, whose)) {
         Member& mem = cluster.member(m);
         if (!usesCallerPin(mem, whose)) {
-            log::warn("member ", mem.name(), ": keeps its own user PIN (pin_file/pin_env); ",
-                      what, " not applied there");
+            log::warn("member ", mem.name(), ": keeps its own user PIN (pin_file/pin_env); ", what,
+                      " not applied there");
             continue;
         }
         CK_RV rv = apply(mem, cluster.anchorSession(m));

@@ -48,7 +48,7 @@ struct Placement {
 };
 
 class ObjectIndex {
-public:
+  public:
     void reset(unsigned members);
 
     // A new object written through the cluster: present on `placed`, and
@@ -84,7 +84,7 @@ public:
     unsigned long absentOn(unsigned member) const;
     size_t size() const;
 
-private:
+  private:
     struct Record {
         bool token = false;
         CK_SESSION_HANDLE owner = CK_INVALID_HANDLE;

@@ -26,9 +26,12 @@ CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HAN
     ObjectIndex& index = cluster.objects();
     CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
     switch (index.presence(object, member, &handle)) {
-        case Presence::Present: return handle;
-        case Presence::Absent: return CK_INVALID_HANDLE;
-        case Presence::Unknown: break;
+        case Presence::Present:
+            return handle;
+        case Presence::Absent:
+            return CK_INVALID_HANDLE;
+        case Presence::Unknown:
+            break;
     }
     std::shared_ptr<const Identity> identity = index.identity(object);
     if (!identity) {
@@ -90,8 +93,8 @@ void undoCreate(Cluster& cluster, Session& session, unsigned m, CK_OBJECT_HANDLE
     CK_RV rv = cluster.member(m).call(&CK_FUNCTION_LIST::C_DestroyObject,
                                       session.memberSessionLocked(m), handle);
     if (rv != CKR_OK)
-        log::error("member ", cluster.member(m).name(), ": rollback of a write failed: ",
-                   rvName(rv));
+        log::error("member ", cluster.member(m).name(),
+                   ": rollback of a write failed: ", rvName(rv));
 }
 
 // The object's handle on every target, resolved before any member changes
@@ -119,8 +122,9 @@ std::vector<CK_OBJECT_HANDLE> resolveAll(Cluster& cluster, Session& session,
 // that leaves the write short of the quorum it is refused before anything
 // is written (CKR_DEVICE_ERROR).
 std::vector<CK_OBJECT_HANDLE> resolveForWrite(Cluster& cluster, Session& session,
-                                              CK_OBJECT_HANDLE object, std::vector<unsigned>& targets,
-                                              unsigned required, const char* what) {
+                                              CK_OBJECT_HANDLE object,
+                                              std::vector<unsigned>& targets, unsigned required,
+                                              const char* what) {
     std::vector<unsigned> unsure;
     auto handles = resolveAll(cluster, session, object, targets, &unsure);
     for (unsigned m : unsure) {
@@ -215,11 +219,21 @@ void applyView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
         const void* value = nullptr;
         CK_ULONG size = sizeof(CK_BBOOL);
         switch (a.type) {
-            case CKA_EXTRACTABLE: value = &view.extractable; break;
-            case CKA_NEVER_EXTRACTABLE: value = &view.neverExtractable; break;
-            case CKA_ALWAYS_SENSITIVE: value = &view.alwaysSensitive; break;
-            case CKA_LOCAL: value = &view.local; break;
-            case CKA_WRAP_WITH_TRUSTED: value = &view.wrapWithTrusted; break;
+            case CKA_EXTRACTABLE:
+                value = &view.extractable;
+                break;
+            case CKA_NEVER_EXTRACTABLE:
+                value = &view.neverExtractable;
+                break;
+            case CKA_ALWAYS_SENSITIVE:
+                value = &view.alwaysSensitive;
+                break;
+            case CKA_LOCAL:
+                value = &view.local;
+                break;
+            case CKA_WRAP_WITH_TRUSTED:
+                value = &view.wrapWithTrusted;
+                break;
             case CKA_KEY_GEN_MECHANISM:
                 value = &view.keyGenMechanism;
                 size = sizeof view.keyGenMechanism;
@@ -234,7 +248,8 @@ void applyView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
                 value = view.checkValue.data();
                 size = static_cast<CK_ULONG>(view.checkValue.size());
                 break;
-            default: continue;
+            default:
+                continue;
         }
         if (a.pValue != nullptr && a.ulValueLen >= size) std::memcpy(a.pValue, value, size);
         a.ulValueLen = size;
@@ -245,12 +260,12 @@ void applyView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
 
 CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
-    CK_RV rv = withObjectLocked(cluster, session, object, cluster.servingMembers(),
-                            "C_GetAttributeValue",
-                            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
-                                return cluster.member(m).call(
-                                    &CK_FUNCTION_LIST::C_GetAttributeValue, s, h, templ, count);
-                            });
+    CK_RV rv =
+        withObjectLocked(cluster, session, object, cluster.servingMembers(), "C_GetAttributeValue",
+                         [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
+                             return cluster.member(m).call(&CK_FUNCTION_LIST::C_GetAttributeValue,
+                                                           s, h, templ, count);
+                         });
     if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
         rv == CKR_BUFFER_TOO_SMALL)
         if (auto view = cluster.objects().view(object)) applyView(*view, templ, count);
@@ -290,8 +305,8 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     auto targets = cluster.objects().candidates(object, writeTargets(cluster));
     if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
     const unsigned required = requiredOf(cluster, targets.size());
-    auto handles = resolveForWrite(cluster, session, object, targets, required,
-                                   "C_SetAttributeValue");
+    auto handles =
+        resolveForWrite(cluster, session, object, targets, required, "C_SetAttributeValue");
     auto outcome = replication::write(
         cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE*) {
@@ -311,8 +326,8 @@ CK_ULONG size(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     CK_ULONG result = 0;
     check(withObjectLocked(cluster, session, object, cluster.servingMembers(), "C_GetObjectSize",
                            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
-                               return cluster.member(m).call(&CK_FUNCTION_LIST::C_GetObjectSize,
-                                                             s, h, &result);
+                               return cluster.member(m).call(&CK_FUNCTION_LIST::C_GetObjectSize, s,
+                                                             h, &result);
                            }));
     return result;
 }
@@ -330,7 +345,8 @@ void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULO
         unsigned reader = readers[i];
         std::vector<CK_OBJECT_HANDLE> found;
         try {
-            found = findAll(cluster.member(reader), session.memberSessionLocked(reader), templ, count);
+            found =
+                findAll(cluster.member(reader), session.memberSessionLocked(reader), templ, count);
         } catch (const CkError& e) {
             if (classify(e.rv()) != RvClass::MemberFault) throw;
             cluster.memberFault(reader, e.rv(), "C_FindObjects");
@@ -348,14 +364,15 @@ void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULO
                 unsigned other = readers[j];
                 std::vector<CK_OBJECT_HANDLE> more;
                 try {
-                    more = findAll(cluster.member(other), session.memberSessionLocked(other),
-                                   templ, count);
+                    more = findAll(cluster.member(other), session.memberSessionLocked(other), templ,
+                                   count);
                 } catch (const CkError&) {
                     continue;
                 }
                 for (CK_OBJECT_HANDLE h : more) {
                     CK_OBJECT_HANDLE object = index.lookup(other, h);
-                    if (object != 0 && index.presence(object, reader, nullptr) == Presence::Absent &&
+                    if (object != 0 &&
+                        index.presence(object, reader, nullptr) == Presence::Absent &&
                         std::find(results.begin(), results.end(), object) == results.end())
                         results.push_back(object);
                 }

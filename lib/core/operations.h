@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "core/cluster.h"
+#include "core/failover.h"
 #include "core/objects.h"
 #include "util/error.h"
 #include "util/rv.h"
@@ -23,29 +24,21 @@ enum class Ending { Final, Update, Always };
 // Starts an operation. init(member, memberSession, memberKey) calls the
 // member's *Init; key is CK_INVALID_HANDLE for keyless operations (digest).
 template <class Init>
-CK_RV begin(Cluster& cluster, Session& session, OpKind kind, CK_OBJECT_HANDLE key,
-            const char* what, Init&& init) {
+CK_RV begin(Cluster& cluster, Session& session, OpKind kind, CK_OBJECT_HANDLE key, const char* what,
+            Init&& init) {
     std::lock_guard lock(session.mutex);
     Session::Operation& op = session.op(kind);
     if (op.active) return CKR_OPERATION_ACTIVE;
     int joined = session.activeMemberLocked();
-    std::vector<unsigned> candidates =
-        joined >= 0 ? std::vector<unsigned>{static_cast<unsigned>(joined)} : cluster.servingMembers();
+    std::vector<unsigned> candidates = joined >= 0
+                                           ? std::vector<unsigned>{static_cast<unsigned>(joined)}
+                                           : cluster.servingMembers();
     if (key == CK_INVALID_HANDLE) {
-        while (!candidates.empty()) {
-            unsigned m = cluster.pick(candidates);
-            CK_RV rv;
-            try {
-                rv = init(cluster.member(m), session.memberSessionLocked(m), CK_INVALID_HANDLE);
-            } catch (const CkError& e) {
-                rv = e.rv();
-            }
+        return onAnyMember(cluster, std::move(candidates), what, [&](unsigned m) {
+            CK_RV rv = init(cluster.member(m), session.memberSessionLocked(m), CK_INVALID_HANDLE);
             if (rv == CKR_OK) op = {true, m};
-            if (classify(rv) != RvClass::MemberFault) return rv;
-            cluster.memberFault(m, rv, what);
-            std::erase(candidates, m);
-        }
-        return CKR_DEVICE_ERROR;
+            return rv;
+        });
     }
     CK_RV rv;
     try {
@@ -77,8 +70,12 @@ CK_RV step(Session& session, Cluster& cluster, OpKind kind, Ending ending, bool 
     }
     bool ends = false;
     switch (ending) {
-        case Ending::Always: ends = true; break;
-        case Ending::Update: ends = rv != CKR_OK; break;
+        case Ending::Always:
+            ends = true;
+            break;
+        case Ending::Update:
+            ends = rv != CKR_OK;
+            break;
         case Ending::Final:
             ends = rv != CKR_BUFFER_TOO_SMALL && !(rv == CKR_OK && lengthQuery);
             break;

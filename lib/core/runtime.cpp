@@ -17,7 +17,9 @@ std::atomic<Cluster*> current{nullptr};
 std::atomic<unsigned> forkGeneration{0};
 unsigned initGeneration = 0;  // guarded by initMutex
 
-void onForkChild() { forkGeneration.fetch_add(1, std::memory_order_relaxed); }
+void onForkChild() {
+    forkGeneration.fetch_add(1, std::memory_order_relaxed);
+}
 
 void installForkHandler() {
     static std::once_flag once;
@@ -26,8 +28,10 @@ void installForkHandler() {
 
 CK_RV checkInitArgs(CK_C_INITIALIZE_ARGS* args) {
     if (args == nullptr) return CKR_OK;
-    const bool some = args->CreateMutex || args->DestroyMutex || args->LockMutex || args->UnlockMutex;
-    const bool all = args->CreateMutex && args->DestroyMutex && args->LockMutex && args->UnlockMutex;
+    const bool some =
+        args->CreateMutex || args->DestroyMutex || args->LockMutex || args->UnlockMutex;
+    const bool all =
+        args->CreateMutex && args->DestroyMutex && args->LockMutex && args->UnlockMutex;
     if (some && !all) return CKR_ARGUMENTS_BAD;
     // We always use OS locking; callers that supply their own mutex functions
     // without allowing OS locking are not supported.
@@ -76,7 +80,8 @@ CK_RV finalize(CK_VOID_PTR reserved) {
     if (reserved != nullptr) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(initMutex);
     Cluster* c = current.load();
-    if (c == nullptr || forkGeneration.load() != initGeneration) return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (c == nullptr || forkGeneration.load() != initGeneration)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
     current.store(nullptr, std::memory_order_release);
     delete c;
     return CKR_OK;

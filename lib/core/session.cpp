@@ -8,7 +8,9 @@
 namespace p11c {
 
 Session::Session(Cluster& cluster, CK_SESSION_HANDLE handle, CK_FLAGS flags, unsigned members)
-    : cluster_(cluster), handle_(handle), flags_(flags),
+    : cluster_(cluster),
+      handle_(handle),
+      flags_(flags),
       memberSessions_(members, CK_INVALID_HANDLE) {}
 
 Session::~Session() {
@@ -22,7 +24,8 @@ CK_SESSION_HANDLE Session::memberSessionLocked(unsigned member) {
     CK_SESSION_HANDLE& handle = memberSessions_[member];
     if (handle != CK_INVALID_HANDLE) return handle;
     Member& m = cluster_.member(member);
-    CK_RV rv = m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(), flags_, nullptr, nullptr, &handle);
+    CK_RV rv =
+        m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(), flags_, nullptr, nullptr, &handle);
     if (rv != CKR_OK) {
         handle = CK_INVALID_HANDLE;
         log::warn("member ", m.name(), ": C_OpenSession failed: ", rvName(rv));

@@ -27,7 +27,7 @@ enum class OpKind : unsigned { Encrypt, Decrypt, Digest, Sign, Verify, SignRecov
 inline constexpr unsigned kOpKinds = 7;
 
 class Session {
-public:
+  public:
     Session(Cluster& cluster, CK_SESSION_HANDLE handle, CK_FLAGS flags, unsigned members);
     ~Session();  // closes the member sessions
     Session(const Session&) = delete;
@@ -59,7 +59,7 @@ public:
     };
     Find find;
 
-private:
+  private:
     Cluster& cluster_;
     const CK_SESSION_HANDLE handle_;
     const CK_FLAGS flags_;
@@ -68,7 +68,7 @@ private:
 };
 
 class SessionTable {
-public:
+  public:
     std::shared_ptr<Session> open(Cluster& cluster, CK_FLAGS flags, unsigned members);
     // Throws CkError(CKR_SESSION_HANDLE_INVALID).
     std::shared_ptr<Session> get(CK_SESSION_HANDLE handle) const;
@@ -77,9 +77,11 @@ public:
     std::shared_ptr<Session> remove(CK_SESSION_HANDLE handle);
     std::vector<std::shared_ptr<Session>> removeAll();
     unsigned long count() const noexcept { return count_.load(std::memory_order_relaxed); }
-    unsigned long readWriteCount() const noexcept { return rwCount_.load(std::memory_order_relaxed); }
+    unsigned long readWriteCount() const noexcept {
+        return rwCount_.load(std::memory_order_relaxed);
+    }
 
-private:
+  private:
     static constexpr unsigned kShards = 16;
     struct Shard {
         mutable std::mutex mutex;

@@ -14,10 +14,14 @@ enum class Health : uint8_t { Up, Suspect, Down, Syncing };
 
 inline const char* healthName(Health h) {
     switch (h) {
-        case Health::Up: return "up";
-        case Health::Suspect: return "suspect";
-        case Health::Down: return "down";
-        case Health::Syncing: return "syncing";
+        case Health::Up:
+            return "up";
+        case Health::Suspect:
+            return "suspect";
+        case Health::Down:
+            return "down";
+        case Health::Syncing:
+            return "syncing";
     }
     return "?";
 }

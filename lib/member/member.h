@@ -21,7 +21,7 @@
 namespace p11c {
 
 class Member {
-public:
+  public:
     // Finds the member's token in its module. Throws ModuleLoadError naming
     // the member when the module does not load or the token is not found
     // (or matches more than one token).
@@ -56,7 +56,7 @@ public:
     bool hasOwnPin() const noexcept { return config_.pinFile || config_.pinEnv; }
     Secret readOwnPin() const;  // throws CkError when it cannot be read
 
-private:
+  private:
     Member(unsigned index, config::Member config, std::shared_ptr<ModuleLibrary> module,
            CK_SLOT_ID slot);
     void noteResult(CK_RV rv) noexcept;

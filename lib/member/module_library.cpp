@@ -12,11 +12,12 @@
 namespace p11c {
 namespace {
 
-std::recursive_mutex registryMutex;  // recursive: a failed open() destroys its module under the lock
+std::recursive_mutex
+    registryMutex;  // recursive: a failed open() destroys its module under the lock
 // Keyed by dlopen handle: the same file reached by two paths is one module.
 std::map<void*, std::weak_ptr<ModuleLibrary>>& registry() {
-    static auto* map = new std::map<void*, std::weak_ptr<ModuleLibrary>>();
-    return *map;
+    static std::map<void*, std::weak_ptr<ModuleLibrary>> map;
+    return map;
 }
 
 }  // namespace
@@ -53,7 +54,8 @@ std::shared_ptr<ModuleLibrary> ModuleLibrary::open(const std::string& path) {
     if (module->functions_ == nullptr) {
         auto getList = reinterpret_cast<CK_C_GetFunctionList>(::dlsym(handle, "C_GetFunctionList"));
         if (getList == nullptr) {
-            throw ModuleLoadError("module " + path + " is not a PKCS#11 module (no C_GetFunctionList)");
+            throw ModuleLoadError("module " + path +
+                                  " is not a PKCS#11 module (no C_GetFunctionList)");
         }
         CK_RV rv = getList(&module->functions_);
         if (rv != CKR_OK || module->functions_ == nullptr)

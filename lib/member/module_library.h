@@ -16,12 +16,12 @@
 namespace p11c {
 
 class ModuleLoadError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 class ModuleLibrary {
-public:
+  public:
     // Loads and initialises the module at `path`, or returns the one already
     // loaded from the same file. Throws ModuleLoadError with a clear message.
     static std::shared_ptr<ModuleLibrary> open(const std::string& path);
@@ -35,7 +35,7 @@ public:
     // The 3.0 function list where the module offers one, else nullptr.
     CK_FUNCTION_LIST_3_0* functions30() const noexcept { return functions30_; }
 
-private:
+  private:
     ModuleLibrary() = default;
 
     std::string path_;

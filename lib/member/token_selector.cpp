@@ -41,9 +41,9 @@ TokenSelector TokenSelector::parse(const std::string& text) {
     auto uri = std::make_unique<Uri>();
     uri->uri = p11_kit_uri_new();
     if (uri->uri == nullptr) throw std::bad_alloc();
-    int rc = p11_kit_uri_parse(text.c_str(),
-                               static_cast<P11KitUriType>(P11_KIT_URI_FOR_SLOT | P11_KIT_URI_FOR_TOKEN),
-                               uri->uri);
+    int rc = p11_kit_uri_parse(
+        text.c_str(), static_cast<P11KitUriType>(P11_KIT_URI_FOR_SLOT | P11_KIT_URI_FOR_TOKEN),
+        uri->uri);
     if (rc != P11_KIT_URI_OK)
         throw std::invalid_argument("invalid PKCS#11 URI \"" + text +
                                     "\": " + p11_kit_uri_message(rc));

@@ -10,7 +10,7 @@
 namespace p11c {
 
 class TokenSelector {
-public:
+  public:
     // Throws std::invalid_argument with a message naming the problem.
     static TokenSelector parse(const std::string& text);
 
@@ -25,7 +25,7 @@ public:
 
     const std::string& text() const noexcept { return text_; }
 
-private:
+  private:
     TokenSelector() = default;
     struct Uri;
     std::string text_;

@@ -10,8 +10,8 @@
 
 #define P11C_EXPORT extern "C" __attribute__((visibility("default")))
 
-#define P11C_ENTRY(name, params, args)                                              \
-    P11C_EXPORT CK_RV name params {                                                 \
+#define P11C_ENTRY(name, params, args)                                                      \
+    P11C_EXPORT CK_RV name params {                                                         \
         return p11c::module::guard(#name, [&]() -> CK_RV { return p11c::api::name args; }); \
     }
 P11_FUNCTIONS_3_0(P11C_ENTRY)

@@ -14,29 +14,29 @@ namespace {
 // Attributes a copy must carry, by object class. The key material of private
 // and secret keys is inside the wrapped blob; public material is listed.
 std::vector<CK_ATTRIBUTE_TYPE> carried(CK_OBJECT_CLASS cls) {
-    std::vector<CK_ATTRIBUTE_TYPE> common = {CKA_CLASS,      CKA_KEY_TYPE,   CKA_TOKEN,
-                                             CKA_PRIVATE,    CKA_MODIFIABLE, CKA_LABEL,
-                                             CKA_ID,         CKA_START_DATE, CKA_END_DATE,
-                                             CKA_DERIVE,     CKA_COPYABLE,   CKA_DESTROYABLE};
+    std::vector<CK_ATTRIBUTE_TYPE> common = {
+        CKA_CLASS, CKA_KEY_TYPE,   CKA_TOKEN,    CKA_PRIVATE, CKA_MODIFIABLE, CKA_LABEL,
+        CKA_ID,    CKA_START_DATE, CKA_END_DATE, CKA_DERIVE,  CKA_COPYABLE,   CKA_DESTROYABLE};
     std::vector<CK_ATTRIBUTE_TYPE> extra;
     switch (cls) {
         case CKO_PRIVATE_KEY:
-            extra = {CKA_SUBJECT,     CKA_SENSITIVE,   CKA_DECRYPT,           CKA_SIGN,
-                     CKA_SIGN_RECOVER, CKA_UNWRAP,     CKA_EXTRACTABLE,       CKA_WRAP_WITH_TRUSTED,
-                     CKA_ALWAYS_AUTHENTICATE};
+            extra = {CKA_SUBJECT,     CKA_SENSITIVE,         CKA_DECRYPT,
+                     CKA_SIGN,        CKA_SIGN_RECOVER,      CKA_UNWRAP,
+                     CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, CKA_ALWAYS_AUTHENTICATE};
             break;
         case CKO_SECRET_KEY:
-            extra = {CKA_SENSITIVE, CKA_ENCRYPT,     CKA_DECRYPT, CKA_SIGN,
-                     CKA_VERIFY,    CKA_WRAP,        CKA_UNWRAP,  CKA_EXTRACTABLE,
-                     CKA_WRAP_WITH_TRUSTED};
+            extra = {CKA_SENSITIVE, CKA_ENCRYPT,     CKA_DECRYPT,
+                     CKA_SIGN,      CKA_VERIFY,      CKA_WRAP,
+                     CKA_UNWRAP,    CKA_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED};
             break;
         case CKO_PUBLIC_KEY:
-            extra = {CKA_SUBJECT,  CKA_ENCRYPT,  CKA_VERIFY,          CKA_VERIFY_RECOVER,
-                     CKA_WRAP,     CKA_MODULUS,  CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
-                     CKA_EC_POINT, CKA_PRIME,    CKA_SUBPRIME,        CKA_BASE,
+            extra = {CKA_SUBJECT,  CKA_ENCRYPT, CKA_VERIFY,          CKA_VERIFY_RECOVER,
+                     CKA_WRAP,     CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_PARAMS,
+                     CKA_EC_POINT, CKA_PRIME,   CKA_SUBPRIME,        CKA_BASE,
                      CKA_VALUE};
             break;
-        default: break;
+        default:
+            break;
     }
     common.insert(common.end(), extra.begin(), extra.end());
     return common;
@@ -89,7 +89,8 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
     if (cls != CKO_PUBLIC_KEY) {
         CK_OBJECT_HANDLE transport = cluster.transportKey(source);
         if (transport == CK_INVALID_HANDLE) {
-            log::error("member ", from.name(), ": no cluster transport key (run `p11cluster init`); "
+            log::error("member ", from.name(),
+                       ": no cluster transport key (run `p11cluster init`); "
                        "a generated key cannot be copied to the other members");
             result.missed.assign(targets.begin(), targets.end());
             return result;
@@ -104,8 +105,10 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
             blob.resize(length);
         }
         if (rv != CKR_OK) {
-            log::error("member ", from.name(), ": wrapping a generated key under the transport key "
-                       "failed: ", rvName(rv));
+            log::error("member ", from.name(),
+                       ": wrapping a generated key under the transport key "
+                       "failed: ",
+                       rvName(rv));
             result.missed.assign(targets.begin(), targets.end());
             return result;
         }

@@ -21,7 +21,8 @@ CK_BBOOL no = CK_FALSE;
 
 void need(CK_RV rv, Member& member, const std::string& what) {
     if (rv != CKR_OK)
-        throw TransportError("member \"" + member.name() + "\": " + what + " failed: " + rvName(rv));
+        throw TransportError("member \"" + member.name() + "\": " + what +
+                             " failed: " + rvName(rv));
 }
 
 std::vector<CK_OBJECT_HANDLE> keysWithId(Member& member, CK_SESSION_HANDLE session,
@@ -69,11 +70,11 @@ CK_OBJECT_HANDLE deriveShared(Member& member, CK_SESSION_HANDLE session, CK_OBJE
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
     CK_ULONG len = 32;
-    CK_ATTRIBUTE templ[] = {{CKA_CLASS, &cls, sizeof cls},       {CKA_KEY_TYPE, &type, sizeof type},
-                            {CKA_VALUE_LEN, &len, sizeof len},   {CKA_TOKEN, &no, sizeof no},
-                            {CKA_PRIVATE, &no, sizeof no},       {CKA_SENSITIVE, &yes, sizeof yes},
-                            {CKA_EXTRACTABLE, &no, sizeof no},   {CKA_WRAP, &yes, sizeof yes},
-                            {CKA_UNWRAP, &yes, sizeof yes},      {CKA_TRUSTED, &yes, sizeof yes}};
+    CK_ATTRIBUTE templ[] = {{CKA_CLASS, &cls, sizeof cls},     {CKA_KEY_TYPE, &type, sizeof type},
+                            {CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, &no, sizeof no},
+                            {CKA_PRIVATE, &no, sizeof no},     {CKA_SENSITIVE, &yes, sizeof yes},
+                            {CKA_EXTRACTABLE, &no, sizeof no}, {CKA_WRAP, &yes, sizeof yes},
+                            {CKA_UNWRAP, &yes, sizeof yes},    {CKA_TRUSTED, &yes, sizeof yes}};
     CK_OBJECT_HANDLE shared;
     need(member.call(&CK_FUNCTION_LIST::C_DeriveKey, session, &mech, priv, templ,
                      CK_ULONG{std::size(templ)}, &shared),
@@ -103,7 +104,8 @@ struct TransportTemplate {
         add(CKA_WRAP, &yes, sizeof yes);
         add(CKA_UNWRAP, &yes, sizeof yes);
         add(CKA_TRUSTED, &yes, sizeof yes);
-        for (CK_ATTRIBUTE_TYPE unused : {CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_DERIVE})
+        for (CK_ATTRIBUTE_TYPE unused :
+             {CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_DERIVE})
             add(unused, &no, sizeof no);
         add(CKA_ID, const_cast<char*>(kNextId), sizeof kNextId - 1);
         add(CKA_LABEL, const_cast<char*>(kTransportLabel), sizeof kTransportLabel - 1);
@@ -133,8 +135,8 @@ bool sameTransportKey(Member& source, CK_SESSION_HANDLE sourceSession, CK_OBJECT
     CK_MECHANISM wrap{kTransportWrap, nullptr, 0};
     CK_BYTE blob[64];
     CK_ULONG blobLen = sizeof blob;
-    CK_RV rv = source.call(&CK_FUNCTION_LIST::C_WrapKey, sourceSession, &wrap, sourceKey,
-                           throwaway, blob, &blobLen);
+    CK_RV rv = source.call(&CK_FUNCTION_LIST::C_WrapKey, sourceSession, &wrap, sourceKey, throwaway,
+                           blob, &blobLen);
     if (rv == CKR_OK)
         rv = target.call(&CK_FUNCTION_LIST::C_UnwrapKey, targetSession, &wrap, targetKey, blob,
                          blobLen, probe, CK_ULONG{5}, &arrived);
@@ -204,7 +206,8 @@ void establishTransportKey(Cluster& cluster, std::ostream& out) {
     // Every copy must be the same key: a throwaway key wrapped on the source
     // must unwrap on every other member (AES key wrap checks integrity).
     for (unsigned m = 1; m < n; ++m)
-        if (!sameTransportKey(source, s0, key, cluster.member(m), cluster.anchorSession(m), made[m]))
+        if (!sameTransportKey(source, s0, key, cluster.member(m), cluster.anchorSession(m),
+                              made[m]))
             throw TransportError("member \"" + cluster.member(m).name() +
                                  "\": its copy of the transport key does not match");
 
@@ -219,7 +222,8 @@ void establishTransportKey(Cluster& cluster, std::ostream& out) {
         need(member.call(&CK_FUNCTION_LIST::C_SetAttributeValue, s, made[m], &id, CK_ULONG{1}),
              member, "naming the transport key");
     }
-    out << "transport key established on " << n << " members (each copy proven by a wrap/unwrap round trip)\n";
+    out << "transport key established on " << n
+        << " members (each copy proven by a wrap/unwrap round trip)\n";
 }
 
 }  // namespace p11c::replication

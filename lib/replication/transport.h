@@ -29,7 +29,7 @@ inline constexpr char kTransportLabel[] = "p11cluster transport key";
 inline constexpr CK_MECHANISM_TYPE kTransportWrap = CKM_AES_KEY_WRAP_PAD;
 
 class TransportError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

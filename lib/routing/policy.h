@@ -25,7 +25,7 @@ struct MemberStats {
 };
 
 class Policy {
-public:
+  public:
     virtual ~Policy() = default;
     virtual const char* name() const noexcept = 0;
     // Picks one of `candidates` (indices into the member list); never empty.
@@ -41,7 +41,7 @@ std::string policyNames();  // "round-robin, ..." for messages
 
 // Counts one call in flight on a member for as long as it lives.
 class InFlight {
-public:
+  public:
     explicit InFlight(MemberStats& stats) noexcept : stats_(stats) {
         stats_.inFlight.fetch_add(1, std::memory_order_relaxed);
     }
@@ -49,7 +49,7 @@ public:
     InFlight(const InFlight&) = delete;
     InFlight& operator=(const InFlight&) = delete;
 
-private:
+  private:
     MemberStats& stats_;
 };
 

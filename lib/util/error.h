@@ -10,12 +10,12 @@
 namespace p11c {
 
 class CkError : public std::exception {
-public:
+  public:
     explicit CkError(CK_RV rv) noexcept : rv_(rv) {}
     CK_RV rv() const noexcept { return rv_; }
     const char* what() const noexcept override { return "PKCS#11 error"; }
 
-private:
+  private:
     CK_RV rv_;
 };
 

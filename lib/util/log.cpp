@@ -20,10 +20,14 @@ int levelFromEnvironment() {
 
 const char* levelName(Level level) {
     switch (level) {
-        case Level::Error: return "error";
-        case Level::Warn: return "warning";
-        case Level::Info: return "info";
-        case Level::Debug: return "debug";
+        case Level::Error:
+            return "error";
+        case Level::Warn:
+            return "warning";
+        case Level::Info:
+            return "info";
+        case Level::Debug:
+            return "debug";
     }
     return "";
 }

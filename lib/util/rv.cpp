@@ -7,7 +7,8 @@
 namespace p11c {
 namespace {
 
-#define RV(name, cls) {name, #name, RvClass::cls}
+#define RV(name, cls) \
+    { name, #name, RvClass::cls }
 
 // Ordered by value, as the specification lists them.
 const RvInfo kTable[] = {
@@ -131,13 +132,20 @@ RvClass classify(CK_RV rv) noexcept {
 
 const char* rvClassName(RvClass c) noexcept {
     switch (c) {
-        case RvClass::Ok: return "ok";
-        case RvClass::MemberFault: return "member-fault";
-        case RvClass::SessionLost: return "session-lost";
-        case RvClass::Auth: return "auth";
-        case RvClass::Caller: return "caller";
-        case RvClass::Unsupported: return "unsupported";
-        case RvClass::Result: return "result";
+        case RvClass::Ok:
+            return "ok";
+        case RvClass::MemberFault:
+            return "member-fault";
+        case RvClass::SessionLost:
+            return "session-lost";
+        case RvClass::Auth:
+            return "auth";
+        case RvClass::Caller:
+            return "caller";
+        case RvClass::Unsupported:
+            return "unsupported";
+        case RvClass::Result:
+            return "result";
     }
     return "?";
 }

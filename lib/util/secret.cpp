@@ -9,9 +9,13 @@ namespace p11c {
 Secret::Secret(const void* data, size_t size)
     : bytes_(static_cast<const CK_UTF8CHAR*>(data), static_cast<const CK_UTF8CHAR*>(data) + size) {}
 
-Secret::~Secret() { wipe(); }
+Secret::~Secret() {
+    wipe();
+}
 
-Secret::Secret(Secret&& other) noexcept : bytes_(std::move(other.bytes_)) { other.bytes_.clear(); }
+Secret::Secret(Secret&& other) noexcept : bytes_(std::move(other.bytes_)) {
+    other.bytes_.clear();
+}
 
 Secret& Secret::operator=(Secret&& other) noexcept {
     if (this != &other) {

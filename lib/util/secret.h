@@ -11,7 +11,7 @@
 namespace p11c {
 
 class Secret {
-public:
+  public:
     Secret() = default;
     Secret(const void* data, size_t size);
     ~Secret();
@@ -27,7 +27,7 @@ public:
     CK_ULONG size() const noexcept { return bytes_.size(); }
     bool empty() const noexcept { return bytes_.empty(); }
 
-private:
+  private:
     void wipe() noexcept;
     std::vector<CK_UTF8CHAR> bytes_;
 };

@@ -26,7 +26,8 @@ std::string padded(const CK_UTF8CHAR* field, size_t size) {
     return s;
 }
 
-CK_SESSION_HANDLE openSession(ClusterFixture& f, CK_FLAGS flags = CKF_SERIAL_SESSION | CKF_RW_SESSION) {
+CK_SESSION_HANDLE openSession(ClusterFixture& f,
+                              CK_FLAGS flags = CKF_SERIAL_SESSION | CKF_RW_SESSION) {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     REQUIRE_OK(f.p11()->C_OpenSession(f.slot(), flags, nullptr, nullptr, &s));
     return s;
@@ -61,7 +62,8 @@ TEST_CASE("calls before C_Initialize give CKR_CRYPTOKI_NOT_INITIALIZED") {
     CHECK_RV(exported<CK_C_GetFunctionList>(f, "C_GetFunctionList")(&list), CKR_OK);
 }
 
-TEST_CASE("after C_Finalize calls give CKR_CRYPTOKI_NOT_INITIALIZED and C_Initialize starts afresh") {
+TEST_CASE(
+    "after C_Finalize calls give CKR_CRYPTOKI_NOT_INITIALIZED and C_Initialize starts afresh") {
     ClusterFixture f;
     f.start();
     CK_SESSION_HANDLE old = f.session;
@@ -94,7 +96,8 @@ TEST_CASE("a second C_Initialize gives CKR_CRYPTOKI_ALREADY_INITIALIZED and chan
 
 TEST_CASE("C_Initialize accepts OS locking, with and without CKF_LIBRARY_CANT_CREATE_OS_THREADS") {
     ClusterFixture f;
-    for (CK_FLAGS flags : {CKF_OS_LOCKING_OK, CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS}) {
+    for (CK_FLAGS flags :
+         {CKF_OS_LOCKING_OK, CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS}) {
         INFO("flags " << flags);
         CK_C_INITIALIZE_ARGS args{};
         args.flags = flags;
@@ -104,8 +107,8 @@ TEST_CASE("C_Initialize accepts OS locking, with and without CKF_LIBRARY_CANT_CR
         Pkey key = generateEcP256();
         KeyPair pair = importEc(f.p11(), s, key.get(), "locking", "locking", false);
         const Bytes digest = sha256(bytesOf("works after this C_Initialize"));
-        CHECK(opensslVerifyEcdsaRaw(key.get(), digest,
-                                    sign(f.p11(), s, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
+        CHECK(opensslVerifyEcdsaRaw(
+            key.get(), digest, sign(f.p11(), s, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
         REQUIRE_OK(f.p11()->C_Finalize(nullptr));
     }
 }
@@ -199,7 +202,8 @@ TEST_CASE("an unknown slot gives CKR_SLOT_ID_INVALID") {
     CK_MECHANISM_INFO mechInfo;
     CHECK_RV(f.p11()->C_GetSlotInfo(bad, &slotInfo), CKR_SLOT_ID_INVALID);
     CHECK_RV(f.p11()->C_GetTokenInfo(bad, &tokenInfo), CKR_SLOT_ID_INVALID);
-    CHECK_RV(f.p11()->C_OpenSession(bad, CKF_SERIAL_SESSION, nullptr, nullptr, &s), CKR_SLOT_ID_INVALID);
+    CHECK_RV(f.p11()->C_OpenSession(bad, CKF_SERIAL_SESSION, nullptr, nullptr, &s),
+             CKR_SLOT_ID_INVALID);
     CHECK_RV(f.p11()->C_GetMechanismList(bad, nullptr, &count), CKR_SLOT_ID_INVALID);
     CHECK_RV(f.p11()->C_GetMechanismInfo(bad, CKM_SHA256, &mechInfo), CKR_SLOT_ID_INVALID);
     CHECK_RV(f.p11()->C_CloseAllSessions(bad), CKR_SLOT_ID_INVALID);
@@ -337,7 +341,8 @@ int childAfterFork(CK_FUNCTION_LIST* p11, const EVP_PKEY* key) {
     count = 1;
     if (p11->C_GetSlotList(CK_TRUE, &slot, &count) != CKR_OK || count != 1) return 12;
     CK_SESSION_HANDLE s;
-    if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s) != CKR_OK)
+    if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s) !=
+        CKR_OK)
         return 13;
     CK_SESSION_INFO info{};
     if (p11->C_GetSessionInfo(s, &info) != CKR_OK || info.state != CKS_RW_PUBLIC_SESSION) return 14;
@@ -384,6 +389,7 @@ TEST_CASE("after fork the child calls C_Initialize and works on its own, the par
     REQUIRE_OK(f.p11()->C_GetSessionInfo(f.session, &info));
     CHECK(info.state == CKS_RW_USER_FUNCTIONS);
     const Bytes digest = sha256(bytesOf("parent after fork"));
-    CHECK(opensslVerifyEcdsaRaw(key.get(), digest,
-                                sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
+    CHECK(opensslVerifyEcdsaRaw(
+        key.get(), digest,
+        sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
 }

@@ -19,11 +19,13 @@ namespace p11c::test {
 inline CK_UTF8CHAR_PTR pin(const char* text) {
     return reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>(text));
 }
-inline CK_ULONG pinLen(const char* text) { return std::char_traits<char>::length(text); }
+inline CK_ULONG pinLen(const char* text) {
+    return std::char_traits<char>::length(text);
+}
 
 // Loads libp11cluster.so over `members` fresh SoftHSM tokens.
 class ClusterFixture {
-public:
+  public:
     explicit ClusterFixture(unsigned members = 3) : env(members), module(clusterModulePath()) {}
     ~ClusterFixture() { finalize(); }
 
@@ -33,7 +35,8 @@ public:
         initialized_ = true;
         REQUIRE_OK(p11()->C_OpenSession(slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
                                         nullptr, &session));
-        if (loginUser) REQUIRE_OK(p11()->C_Login(session, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
+        if (loginUser)
+            REQUIRE_OK(p11()->C_Login(session, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
     }
     void finalize() {
         if (initialized_) p11()->C_Finalize(nullptr);
@@ -52,14 +55,14 @@ public:
     Module module;
     CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
 
-private:
+  private:
     bool initialized_ = false;
 };
 
 // SoftHSM opened directly, logged in to every member token. Open it only
 // while the cluster is finalised (one SoftHSM instance per process).
 class DirectMembers {
-public:
+  public:
     // Logs in to every member with `userPin`.
     explicit DirectMembers(const SoftHsmEnv& env, const char* userPin = kUserPin)
         : DirectMembers(env, std::vector<std::string>(env.members(), userPin)) {}
@@ -97,8 +100,8 @@ inline std::vector<CK_RV> directLoginResults(const SoftHsmEnv& env, const char* 
     for (unsigned i = 0; i < env.members(); ++i) {
         CK_SLOT_ID slot = slotByLabel(module.fn(), env.memberLabel(i));
         CK_SESSION_HANDLE s;
-        REQUIRE_OK(module->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
-                                         nullptr, &s));
+        REQUIRE_OK(
+            module->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s));
         CK_RV rv = module->C_Login(s, user, pin(pinText), pinLen(pinText));
         if (rv == CKR_OK) module->C_Logout(s);
         module->C_CloseSession(s);

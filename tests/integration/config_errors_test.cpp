@@ -57,8 +57,8 @@ std::string membersWith(const SoftHsmEnv& env, unsigned i, const std::string& ta
     return out;
 }
 
-std::string memberTable(const std::string& name, const std::string& module, const std::string& token,
-                        const std::string& extra = "") {
+std::string memberTable(const std::string& name, const std::string& module,
+                        const std::string& token, const std::string& extra = "") {
     return "[[member]]\nname = \"" + name + "\"\nmodule = \"" + module + "\"\ntoken = \"" + token +
            "\"\n" + extra;
 }
@@ -106,20 +106,24 @@ TEST_CASE("a value of the wrong type stops C_Initialize and is named") {
     ClusterFixture f;
     SECTION("a string for an integer") {
         f.env.writeConfig("label = \"test-cluster\"\n",
-                          membersWith(f.env, 1, memberTable("b", softhsmPath(), "pkcs11:token=member-b",
-                                                            "weight = \"heavy\"\n")));
-        expectRefused(f, {f.env.configPath(), "member[1].weight", "expected an integer, got a string"});
+                          membersWith(f.env, 1,
+                                      memberTable("b", softhsmPath(), "pkcs11:token=member-b",
+                                                  "weight = \"heavy\"\n")));
+        expectRefused(
+            f, {f.env.configPath(), "member[1].weight", "expected an integer, got a string"});
     }
     SECTION("an integer for a string") {
         f.env.writeConfig("label = 42\n");
-        expectRefused(f, {f.env.configPath(), "cluster.label", "expected a string, got an integer"});
+        expectRefused(f,
+                      {f.env.configPath(), "cluster.label", "expected a string, got an integer"});
     }
 }
 
 TEST_CASE("a duplicate member name stops C_Initialize and is named") {
     ClusterFixture f;
-    f.env.writeConfig("label = \"test-cluster\"\n",
-                      membersWith(f.env, 2, memberTable("a", softhsmPath(), "pkcs11:token=member-c")));
+    f.env.writeConfig(
+        "label = \"test-cluster\"\n",
+        membersWith(f.env, 2, memberTable("a", softhsmPath(), "pkcs11:token=member-c")));
     expectRefused(f, {f.env.configPath(), "member[2].name", "duplicate member name \"a\""});
 }
 
@@ -143,8 +147,9 @@ TEST_CASE("a member module that does not load stops C_Initialize and is named") 
 
 TEST_CASE("a member token that is not found stops C_Initialize and is named") {
     ClusterFixture f;
-    f.env.writeConfig("label = \"test-cluster\"\n",
-                      membersWith(f.env, 2, memberTable("c", softhsmPath(), "pkcs11:token=no-such-token")));
+    f.env.writeConfig(
+        "label = \"test-cluster\"\n",
+        membersWith(f.env, 2, memberTable("c", softhsmPath(), "pkcs11:token=no-such-token")));
     expectRefused(f, {f.env.configPath(), "member \"c\"", "token \"pkcs11:token=no-such-token\"",
                       "not found"});
 }
@@ -154,8 +159,9 @@ TEST_CASE("a PIN file readable by others stops C_Initialize and is named") {
     const std::string pinFile = f.env.dir() + "/member-b.pin";
     writeFile(pinFile, "1234\n", 0644);
     f.env.writeConfig("label = \"test-cluster\"\n",
-                      membersWith(f.env, 1, memberTable("b", softhsmPath(), "pkcs11:token=member-b",
-                                                        "pin_file = \"" + pinFile + "\"\n")));
+                      membersWith(f.env, 1,
+                                  memberTable("b", softhsmPath(), "pkcs11:token=member-b",
+                                              "pin_file = \"" + pinFile + "\"\n")));
     expectRefused(f, {f.env.configPath(), "member[1].pin_file", pinFile, "group or others"});
 }
 
@@ -194,18 +200,20 @@ TEST_CASE("members with pin_file or pin_env log in with their own PIN") {
     ClusterFixture f;
     {
         DirectMembers direct(f.env);  // give members b and c PINs of their own
-        REQUIRE_OK(direct.p11()->C_SetPIN(direct.sessions[1], pin(kUserPin), 4, pin(kPinB), pinLen(kPinB)));
-        REQUIRE_OK(direct.p11()->C_SetPIN(direct.sessions[2], pin(kUserPin), 4, pin(kPinC), pinLen(kPinC)));
+        REQUIRE_OK(direct.p11()->C_SetPIN(direct.sessions[1], pin(kUserPin), 4, pin(kPinB),
+                                          pinLen(kPinB)));
+        REQUIRE_OK(direct.p11()->C_SetPIN(direct.sessions[2], pin(kUserPin), 4, pin(kPinC),
+                                          pinLen(kPinC)));
     }
     const std::string pinFile = f.env.dir() + "/member-b.pin";
     writeFile(pinFile, std::string(kPinB) + "\n", 0600);
     ::setenv("P11C_TEST_MEMBER_C_PIN", kPinC, 1);
-    const std::string members =
-        memberTable("a", softhsmPath(), "pkcs11:token=member-a") + "\n" +
-        memberTable("b", softhsmPath(), "pkcs11:token=member-b",
-                    "pin_file = \"" + pinFile + "\"\n") + "\n" +
-        memberTable("c", softhsmPath(), "pkcs11:token=member-c",
-                    "pin_env = \"P11C_TEST_MEMBER_C_PIN\"\n");
+    const std::string members = memberTable("a", softhsmPath(), "pkcs11:token=member-a") + "\n" +
+                                memberTable("b", softhsmPath(), "pkcs11:token=member-b",
+                                            "pin_file = \"" + pinFile + "\"\n") +
+                                "\n" +
+                                memberTable("c", softhsmPath(), "pkcs11:token=member-c",
+                                            "pin_env = \"P11C_TEST_MEMBER_C_PIN\"\n");
     f.env.writeConfig("label = \"test-cluster\"\n", members);
 
     f.start(false);
@@ -219,14 +227,15 @@ TEST_CASE("members with pin_file or pin_env log in with their own PIN") {
     KeyPair pair = importEc(f.p11(), f.session, key.get(), "own-pins", "own-pins");
     for (int i = 0; i < 6; ++i) {
         const Bytes digest = sha256(bytesOf("own pin " + std::to_string(i)));
-        CHECK(opensslVerifyEcdsaRaw(key.get(), digest,
-                                    sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey,
-                                         digest)));
+        CHECK(opensslVerifyEcdsaRaw(
+            key.get(), digest,
+            sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
     }
     f.finalize();
     DirectMembers direct(f.env, std::vector<std::string>{kUserPin, kPinB, kPinC});
     for (unsigned m = 0; m < f.env.members(); ++m) {
         INFO("member " << f.env.memberLabel(m));
-        CHECK(findByLabel(direct.p11(), direct.sessions[m], CKO_PRIVATE_KEY, "own-pins").size() == 1);
+        CHECK(findByLabel(direct.p11(), direct.sessions[m], CKO_PRIVATE_KEY, "own-pins").size() ==
+              1);
     }
 }

@@ -41,7 +41,8 @@ Pkey fromData(const char* type, OSSL_PARAM_BLD* build, int selection) {
 }
 
 Bytes cryptOaep(const EVP_PKEY* key, const Bytes& in) {
-    Owned<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, const_cast<EVP_PKEY*>(key), nullptr));
+    Owned<EVP_PKEY_CTX> ctx(
+        EVP_PKEY_CTX_new_from_pkey(nullptr, const_cast<EVP_PKEY*>(key), nullptr));
     need(ctx && EVP_PKEY_encrypt_init(ctx.get()) == 1 &&
              EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) == 1,
          "OAEP init");
@@ -65,10 +66,16 @@ Bytes bnParam(const EVP_PKEY* key, const char* name, size_t width) {
     return out;
 }
 
-void PkeyFree::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+void PkeyFree::operator()(EVP_PKEY* key) const {
+    EVP_PKEY_free(key);
+}
 
-Bytes bytesOf(const std::string& text) { return Bytes(text.begin(), text.end()); }
-std::string textOf(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
+Bytes bytesOf(const std::string& text) {
+    return Bytes(text.begin(), text.end());
+}
+std::string textOf(const Bytes& bytes) {
+    return std::string(bytes.begin(), bytes.end());
+}
 
 // --- key material ------------------------------------------------------------
 
@@ -86,8 +93,12 @@ Pkey generateEcP256() {
     return key;
 }
 
-Bytes rsaModulus(const EVP_PKEY* key) { return bnParam(key, OSSL_PKEY_PARAM_RSA_N); }
-Bytes rsaPublicExponent(const EVP_PKEY* key) { return bnParam(key, OSSL_PKEY_PARAM_RSA_E); }
+Bytes rsaModulus(const EVP_PKEY* key) {
+    return bnParam(key, OSSL_PKEY_PARAM_RSA_N);
+}
+Bytes rsaPublicExponent(const EVP_PKEY* key) {
+    return bnParam(key, OSSL_PKEY_PARAM_RSA_E);
+}
 
 Bytes ecPointUncompressed(const EVP_PKEY* key) {
     Bytes point(65);
@@ -134,7 +145,8 @@ Bytes selfSignedCertificate(const EVP_PKEY* key, const std::string& commonName) 
     X509_set_pubkey(cert, const_cast<EVP_PKEY*>(key));
     X509_NAME* name = X509_get_subject_name(cert);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
+                               reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1,
+                               0);
     X509_set_issuer_name(cert, name);
     need(X509_sign(cert, const_cast<EVP_PKEY*>(key), EVP_sha256()) > 0, "X509_sign");
     int size = i2d_X509(cert, nullptr);
@@ -213,7 +225,8 @@ bool opensslVerifyEcdsaRaw(const EVP_PKEY* key, const Bytes& digest, const Bytes
     unsigned char* der = nullptr;
     int derSize = i2d_ECDSA_SIG(sig, &der);
     ECDSA_SIG_free(sig);
-    Owned<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, const_cast<EVP_PKEY*>(key), nullptr));
+    Owned<EVP_PKEY_CTX> ctx(
+        EVP_PKEY_CTX_new_from_pkey(nullptr, const_cast<EVP_PKEY*>(key), nullptr));
     need(ctx && EVP_PKEY_verify_init(ctx.get()) == 1, "ECDSA verify init");
     bool ok = EVP_PKEY_verify(ctx.get(), der, static_cast<size_t>(derSize), digest.data(),
                               digest.size()) == 1;
@@ -258,10 +271,12 @@ Bytes opensslAes256Gcm(bool encrypt, const Bytes& key, const Bytes& iv, const By
     }
     int n = 0;
     if (!aad.empty())
-        need(EVP_CipherUpdate(ctx.get(), nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1,
-             "GCM AAD");
+        need(
+            EVP_CipherUpdate(ctx.get(), nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1,
+            "GCM AAD");
     Bytes out(body.size() + 16);
-    need(EVP_CipherUpdate(ctx.get(), out.data(), &n, body.data(), static_cast<int>(body.size())) == 1,
+    need(EVP_CipherUpdate(ctx.get(), out.data(), &n, body.data(), static_cast<int>(body.size())) ==
+             1,
          "GCM update");
     int tail = 0;
     need(EVP_CipherFinal_ex(ctx.get(), out.data() + n, &tail) == 1, "GCM final");

@@ -22,7 +22,7 @@ std::string textOf(const Bytes& bytes);
 
 // An attribute template that owns its values.
 class Template {
-public:
+  public:
     Template& add(CK_ATTRIBUTE_TYPE type, const void* value, size_t size);
     Template& add(CK_ATTRIBUTE_TYPE type, const Bytes& value) {
         return add(type, value.data(), value.size());
@@ -35,7 +35,7 @@ public:
     CK_ATTRIBUTE* data() { return attrs_.data(); }
     CK_ULONG size() const { return static_cast<CK_ULONG>(attrs_.size()); }
 
-private:
+  private:
     std::deque<Bytes> values_;
     std::vector<CK_ATTRIBUTE> attrs_;
 };
@@ -91,8 +91,8 @@ Template ecPrivateTemplate(const EVP_PKEY* key, const std::string& id, const std
                            bool token = true);
 Template aesTemplate(const Bytes& value, const std::string& id, const std::string& label,
                      bool token = true, bool sensitive = true);
-Template dataTemplate(const std::string& application, const std::string& label,
-                      const Bytes& value, bool token = true, bool isPrivate = false);
+Template dataTemplate(const std::string& application, const std::string& label, const Bytes& value,
+                      bool token = true, bool isPrivate = false);
 
 // Each REQUIREs CKR_OK.
 CK_OBJECT_HANDLE createObject(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, Template& t);

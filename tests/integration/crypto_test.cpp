@@ -29,7 +29,9 @@ struct Keys {
     CK_OBJECT_HANDLE aes = CK_INVALID_HANDLE;
 };
 
-CK_RSA_PKCS_PSS_PARAMS pssSha256() { return {CKM_SHA256, CKG_MGF1_SHA256, 32}; }
+CK_RSA_PKCS_PSS_PARAMS pssSha256() {
+    return {CKM_SHA256, CKG_MGF1_SHA256, 32};
+}
 
 Bytes tampered(Bytes b) {
     b[b.size() / 2] ^= 0x01;
@@ -45,7 +47,8 @@ TEST_CASE("RSA PKCS#1 v1.5 signatures made through the cluster verify with OpenS
     const Bytes data = bytesOf("PKCS#1 v1.5 through the cluster, in one part and in many");
     const Bytes expected = opensslSignRsaPkcs1Sha256(keys.rsa.get(), data);  // deterministic
 
-    Bytes single = sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
+    Bytes single =
+        sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
     CHECK(opensslVerifyRsaPkcs1Sha256(keys.rsa.get(), data, single));
     CHECK(single == expected);
 
@@ -53,7 +56,8 @@ TEST_CASE("RSA PKCS#1 v1.5 signatures made through the cluster verify with OpenS
     REQUIRE_OK(f.p11()->C_SignInit(f.session, &m, keys.rsaPair.privateKey));
     Bytes in = data;
     for (size_t at = 0; at < in.size(); at += 10)
-        REQUIRE_OK(f.p11()->C_SignUpdate(f.session, in.data() + at, std::min<CK_ULONG>(10, in.size() - at)));
+        REQUIRE_OK(f.p11()->C_SignUpdate(f.session, in.data() + at,
+                                         std::min<CK_ULONG>(10, in.size() - at)));
     CK_ULONG size = 0;
     REQUIRE_OK(f.p11()->C_SignFinal(f.session, nullptr, &size));
     Bytes multi(size);
@@ -109,8 +113,9 @@ TEST_CASE("C_Verify through the cluster accepts good signatures and rejects tamp
     Keys keys(f);
     const Bytes data = bytesOf("verified by the cluster");
     const Bytes rsaSig = opensslSignRsaPkcs1Sha256(keys.rsa.get(), data);  // made without the token
-    CHECK_RV(verify(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.publicKey, data, rsaSig),
-             CKR_OK);
+    CHECK_RV(
+        verify(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.publicKey, data, rsaSig),
+        CKR_OK);
     CHECK_RV(verify(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.publicKey, data,
                     tampered(rsaSig)),
              CKR_SIGNATURE_INVALID);
@@ -124,9 +129,11 @@ TEST_CASE("C_Verify through the cluster accepts good signatures and rejects tamp
 
     const Bytes digest = sha256(data);
     Bytes ecSig = sign(f.p11(), f.session, mech(CKM_ECDSA), keys.ecPair.privateKey, digest);
-    CHECK_RV(verify(f.p11(), f.session, mech(CKM_ECDSA), keys.ecPair.publicKey, digest, ecSig), CKR_OK);
-    CHECK_RV(verify(f.p11(), f.session, mech(CKM_ECDSA), keys.ecPair.publicKey, digest, tampered(ecSig)),
-             CKR_SIGNATURE_INVALID);
+    CHECK_RV(verify(f.p11(), f.session, mech(CKM_ECDSA), keys.ecPair.publicKey, digest, ecSig),
+             CKR_OK);
+    CHECK_RV(
+        verify(f.p11(), f.session, mech(CKM_ECDSA), keys.ecPair.publicKey, digest, tampered(ecSig)),
+        CKR_SIGNATURE_INVALID);
 
     // Multi-part verification.
     CK_MECHANISM m = mech(CKM_SHA256_RSA_PKCS);
@@ -295,7 +302,8 @@ TEST_CASE("thirty signatures in a row all verify (every member holds the keys)")
     for (int i = 0; i < 30; ++i) {
         INFO("signature " << i);
         const Bytes data = bytesOf("message number " + std::to_string(i));
-        Bytes rsaSig = sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
+        Bytes rsaSig =
+            sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
         CHECK(opensslVerifyRsaPkcs1Sha256(keys.rsa.get(), data, rsaSig));
         const Bytes digest = sha256(data);
         Bytes ecSig = sign(f.p11(), f.session, mech(CKM_ECDSA), keys.ecPair.privateKey, digest);
@@ -309,7 +317,8 @@ TEST_CASE("a key put on every member directly is found and used through the clus
     {
         DirectMembers direct(f.env);
         for (unsigned m = 0; m < f.env.members(); ++m)
-            importEc(direct.p11(), direct.sessions[m], key.get(), "pre-existing", "pre-existing-ec");
+            importEc(direct.p11(), direct.sessions[m], key.get(), "pre-existing",
+                     "pre-existing-ec");
     }
     f.start();
     auto found = findByLabel(f.p11(), f.session, CKO_PRIVATE_KEY, "pre-existing-ec");
@@ -363,7 +372,8 @@ TEST_CASE("ciphertexts the caller got wrong do not take members out of service")
     for (int i = 0; i < 6; ++i) {
         INFO("good operation " << i);
         const Bytes data = bytesOf("still serving " + std::to_string(i));
-        Bytes sig = sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
+        Bytes sig =
+            sign(f.p11(), f.session, mech(CKM_SHA256_RSA_PKCS), keys.rsaPair.privateKey, data);
         CHECK(opensslVerifyRsaPkcs1Sha256(keys.rsa.get(), data, sig));
     }
     Template t = dataTemplate("after-mistakes", "written-everywhere", bytesOf("x"));

@@ -137,8 +137,9 @@ TEST_CASE("a data object written in an earlier life is destroyed on every member
     CHECK(countsOnMembers(f.env, CKO_DATA, "doomed-note") == Counts{0, 0, 0});
 }
 
-TEST_CASE("of two identical keys from an earlier life, the cluster destroys none rather than "
-          "guess") {
+TEST_CASE(
+    "of two identical keys from an earlier life, the cluster destroys none rather than "
+    "guess") {
     // Secret keys are known by class, type, CKA_ID and CKA_LABEL (their
     // values cannot be read). Two such twins cannot be told apart on the
     // other members, so the destroy is refused whole and both stay.
@@ -191,8 +192,9 @@ TEST_CASE("a key written in an earlier life is copied to every member") {
     CHECK(countsOnMembers(f.env, CKO_SECRET_KEY, "copied-key") == Counts{1, 1, 1});
 }
 
-TEST_CASE("relabelling one of two identical keys from an earlier life is refused whole, "
-          "changing nothing") {
+TEST_CASE(
+    "relabelling one of two identical keys from an earlier life is refused whole, "
+    "changing nothing") {
     // As with destroy: twins cannot be told apart on the other members.
     ClusterFixture f;
     f.start();

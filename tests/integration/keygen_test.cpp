@@ -15,8 +15,8 @@ CK_MECHANISM mech(CK_MECHANISM_TYPE type, void* param = nullptr, size_t size = 0
     return {type, param, static_cast<CK_ULONG>(size)};
 }
 
-KeyPair generatePair(ClusterFixture& f, CK_SESSION_HANDLE s, CK_MECHANISM mechanism,
-                     Template& pub, Template& priv) {
+KeyPair generatePair(ClusterFixture& f, CK_SESSION_HANDLE s, CK_MECHANISM mechanism, Template& pub,
+                     Template& priv) {
     KeyPair pair;
     REQUIRE_OK(f.p11()->C_GenerateKeyPair(s, &mechanism, pub.data(), pub.size(), priv.data(),
                                           priv.size(), &pair.publicKey, &pair.privateKey));

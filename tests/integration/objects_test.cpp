@@ -185,7 +185,9 @@ TEST_CASE("C_FindObjectsInit, C_FindObjects and C_FindObjectsFinal report operat
     CHECK_RV(f.p11()->C_FindObjects(f.session, &h, 1, &n), CKR_OPERATION_NOT_INITIALIZED);
 }
 
-TEST_CASE("C_GetAttributeValue gives lengths, and flags small buffers, sensitive and missing attributes") {
+TEST_CASE(
+    "C_GetAttributeValue gives lengths, and flags small buffers, sensitive and missing "
+    "attributes") {
     ClusterFixture f;
     f.start();
     Pkey key = generateRsa();
@@ -211,7 +213,8 @@ TEST_CASE("C_GetAttributeValue gives lengths, and flags small buffers, sensitive
         Bytes exponent(512), modulus(256);
         CK_ATTRIBUTE t[] = {{CKA_PRIVATE_EXPONENT, exponent.data(), 512},
                             {CKA_MODULUS, modulus.data(), 256}};
-        CHECK_RV(p11->C_GetAttributeValue(f.session, pair.privateKey, t, 2), CKR_ATTRIBUTE_SENSITIVE);
+        CHECK_RV(p11->C_GetAttributeValue(f.session, pair.privateKey, t, 2),
+                 CKR_ATTRIBUTE_SENSITIVE);
         CHECK(t[0].ulValueLen == CK_UNAVAILABLE_INFORMATION);
         CHECK(t[1].ulValueLen == 256);
         CHECK(modulus == rsaModulus(key.get()));
@@ -251,7 +254,8 @@ TEST_CASE("C_SetAttributeValue relabels the object on every member") {
     DirectMembers direct(f.env);
     for (unsigned m = 0; m < f.env.members(); ++m) {
         INFO("member " << f.env.memberLabel(m));
-        CHECK(findByLabel(direct.p11(), direct.sessions[m], CKO_SECRET_KEY, "new-label").size() == 1);
+        CHECK(findByLabel(direct.p11(), direct.sessions[m], CKO_SECRET_KEY, "new-label").size() ==
+              1);
         CHECK(findByLabel(direct.p11(), direct.sessions[m], CKO_SECRET_KEY, "old-label").empty());
     }
 }
@@ -356,17 +360,21 @@ TEST_CASE("a bogus object handle gives CKR_OBJECT_HANDLE_INVALID") {
     f.start();
     Template t = dataTemplate("bogus", "real-one", bytesOf("x"));
     CK_OBJECT_HANDLE real = createObject(f.p11(), f.session, t);
-    for (CK_OBJECT_HANDLE bogus : {CK_OBJECT_HANDLE{0}, real + 1000, CK_OBJECT_HANDLE{0x7fffffff}}) {
+    for (CK_OBJECT_HANDLE bogus :
+         {CK_OBJECT_HANDLE{0}, real + 1000, CK_OBJECT_HANDLE{0x7fffffff}}) {
         INFO("handle " << bogus);
         CK_ULONG size;
         CHECK_RV(f.p11()->C_GetObjectSize(f.session, bogus, &size), CKR_OBJECT_HANDLE_INVALID);
         CK_ATTRIBUTE label{CKA_LABEL, nullptr, 0};
-        CHECK_RV(f.p11()->C_GetAttributeValue(f.session, bogus, &label, 1), CKR_OBJECT_HANDLE_INVALID);
+        CHECK_RV(f.p11()->C_GetAttributeValue(f.session, bogus, &label, 1),
+                 CKR_OBJECT_HANDLE_INVALID);
         std::string text = "x";
         CK_ATTRIBUTE set{CKA_LABEL, text.data(), 1};
-        CHECK_RV(f.p11()->C_SetAttributeValue(f.session, bogus, &set, 1), CKR_OBJECT_HANDLE_INVALID);
+        CHECK_RV(f.p11()->C_SetAttributeValue(f.session, bogus, &set, 1),
+                 CKR_OBJECT_HANDLE_INVALID);
         CK_OBJECT_HANDLE copy;
-        CHECK_RV(f.p11()->C_CopyObject(f.session, bogus, nullptr, 0, &copy), CKR_OBJECT_HANDLE_INVALID);
+        CHECK_RV(f.p11()->C_CopyObject(f.session, bogus, nullptr, 0, &copy),
+                 CKR_OBJECT_HANDLE_INVALID);
         CHECK_RV(f.p11()->C_DestroyObject(f.session, bogus), CKR_OBJECT_HANDLE_INVALID);
     }
     CHECK(attribute(f.p11(), f.session, real, CKA_LABEL) == bytesOf("real-one"));

@@ -48,7 +48,10 @@ Template rsaPublicTemplate(const EVP_PKEY* key, const std::string& id, const std
 Template rsaPrivateTemplate(const EVP_PKEY* key, const std::string& id, const std::string& label,
                             bool token) {
     Template t = keyBase(CKO_PRIVATE_KEY, CKK_RSA, id, label, token);
-    t.flag(CKA_PRIVATE, true).flag(CKA_SENSITIVE, true).flag(CKA_SIGN, true).flag(CKA_DECRYPT, true);
+    t.flag(CKA_PRIVATE, true)
+        .flag(CKA_SENSITIVE, true)
+        .flag(CKA_SIGN, true)
+        .flag(CKA_DECRYPT, true);
     t.add(CKA_MODULUS, rsaModulus(key)).add(CKA_PUBLIC_EXPONENT, rsaPublicExponent(key));
     t.add(CKA_PRIVATE_EXPONENT, bnParam(key, OSSL_PKEY_PARAM_RSA_D));
     t.add(CKA_PRIME_1, bnParam(key, OSSL_PKEY_PARAM_RSA_FACTOR1));

@@ -27,8 +27,10 @@ Pair generateRsa(ClusterFixture& f, const std::string& id, CK_ULONG bits) {
                           {CKA_VERIFY, &yes, 1},
                           {CKA_ID, const_cast<char*>(id.data()), id.size()},
                           {CKA_LABEL, const_cast<char*>(id.data()), id.size()}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},     {CKA_PRIVATE, &yes, 1},
-                           {CKA_SIGN, &yes, 1},      {CKA_SENSITIVE, &yes, 1},
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_SENSITIVE, &yes, 1},
                            {CKA_ID, const_cast<char*>(id.data()), id.size()},
                            {CKA_LABEL, const_cast<char*>(id.data()), id.size()}};
     Pair p;
@@ -80,7 +82,8 @@ CK_OBJECT_HANDLE generateSecret(ClusterFixture& f, const std::string& id, CK_MEC
     return key;
 }
 
-CK_OBJECT_HANDLE onMember(DirectMembers& d, unsigned m, CK_OBJECT_CLASS cls, const std::string& id) {
+CK_OBJECT_HANDLE onMember(DirectMembers& d, unsigned m, CK_OBJECT_CLASS cls,
+                          const std::string& id) {
     std::vector<CK_ATTRIBUTE> templ = {{CKA_CLASS, &cls, sizeof cls},
                                        {CKA_ID, const_cast<char*>(id.data()), id.size()}};
     auto found = findObjects(d.p11(), d.sessions[m], templ);
@@ -105,10 +108,11 @@ CK_RV verifyOn(DirectMembers& d, unsigned m, CK_MECHANISM mech, CK_OBJECT_HANDLE
 
 // Same class, key type, label, usage and public material on every member.
 void sameEverywhere(DirectMembers& d, CK_OBJECT_CLASS cls, const std::string& id) {
-    const CK_ATTRIBUTE_TYPE compared[] = {CKA_KEY_TYPE, CKA_LABEL,     CKA_SIGN,    CKA_VERIFY,
-                                          CKA_DECRYPT,  CKA_ENCRYPT,   CKA_SENSITIVE, CKA_PRIVATE,
-                                          CKA_MODULUS,  CKA_EC_POINT,  CKA_EC_PARAMS,
-                                          CKA_WRAP_WITH_TRUSTED, CKA_EXTRACTABLE};
+    const CK_ATTRIBUTE_TYPE compared[] = {CKA_KEY_TYPE,   CKA_LABEL,     CKA_SIGN,
+                                          CKA_VERIFY,     CKA_DECRYPT,   CKA_ENCRYPT,
+                                          CKA_SENSITIVE,  CKA_PRIVATE,   CKA_MODULUS,
+                                          CKA_EC_POINT,   CKA_EC_PARAMS, CKA_WRAP_WITH_TRUSTED,
+                                          CKA_EXTRACTABLE};
     // Not CKA_VALUE_LEN: SoftHSM leaves it 0 on keys it unwrapped (and it
     // cannot be set at unwrap); the cluster reports the source's value, as
     // the AES test below checks through the cluster.
@@ -182,9 +186,11 @@ TEST_CASE("generated AES and generic secret keys are on every member, and data c
         REQUIRE_OK(d.p11()->C_EncryptInit(d.sessions[0], &cbc, onMember(d, 0, CKO_SECRET_KEY, id)));
         CK_BYTE cipher[64];
         CK_ULONG cipherLen = sizeof cipher;
-        REQUIRE_OK(d.p11()->C_Encrypt(d.sessions[0], plain.data(), plain.size(), cipher, &cipherLen));
+        REQUIRE_OK(
+            d.p11()->C_Encrypt(d.sessions[0], plain.data(), plain.size(), cipher, &cipherLen));
         for (unsigned m = 1; m < 3; ++m) {
-            REQUIRE_OK(d.p11()->C_DecryptInit(d.sessions[m], &cbc, onMember(d, m, CKO_SECRET_KEY, id)));
+            REQUIRE_OK(
+                d.p11()->C_DecryptInit(d.sessions[m], &cbc, onMember(d, m, CKO_SECRET_KEY, id)));
             CK_BYTE back[64];
             CK_ULONG backLen = sizeof back;
             REQUIRE_OK(d.p11()->C_Decrypt(d.sessions[m], cipher, cipherLen, back, &backLen));
@@ -197,8 +203,9 @@ TEST_CASE("generated AES and generic secret keys are on every member, and data c
     CHECK_RV(verifyOn(d, 0, hmac, onMember(d, 0, CKO_SECRET_KEY, "hmac"), kData, mac), CKR_OK);
 }
 
-TEST_CASE("a non-extractable generated key is replicated, shows what the caller asked, and "
-          "cannot be wrapped by the caller") {
+TEST_CASE(
+    "a non-extractable generated key is replicated, shows what the caller asked, and "
+    "cannot be wrapped by the caller") {
     ClusterFixture f;
     REQUIRE(f.env.initTransportKey() == 0);
     f.start();
@@ -235,7 +242,8 @@ TEST_CASE("a non-extractable generated key is replicated, shows what the caller 
         CK_OBJECT_HANDLE held = onMember(d, m, CKO_SECRET_KEY, "locked");
         CHECK(attribute(d.p11(), d.sessions[m], held, CKA_WRAP_WITH_TRUSTED) ==
               std::vector<CK_BYTE>{CK_TRUE});
-        CHECK(attribute(d.p11(), d.sessions[m], held, CKA_SENSITIVE) == std::vector<CK_BYTE>{CK_TRUE});
+        CHECK(attribute(d.p11(), d.sessions[m], held, CKA_SENSITIVE) ==
+              std::vector<CK_BYTE>{CK_TRUE});
         CK_OBJECT_HANDLE memberKek = onMember(d, m, CKO_SECRET_KEY, "kek");
         blobLen = sizeof blob;
         CK_RV rv = d.p11()->C_WrapKey(d.sessions[m], &wrap, memberKek, held, blob, &blobLen);
@@ -243,8 +251,9 @@ TEST_CASE("a non-extractable generated key is replicated, shows what the caller 
     }
 }
 
-TEST_CASE("the transport key is non-extractable, sensitive and trusted on every member, and "
-          "hidden from the caller") {
+TEST_CASE(
+    "the transport key is non-extractable, sensitive and trusted on every member, and "
+    "hidden from the caller") {
     ClusterFixture f;
     REQUIRE(f.env.initTransportKey() == 0);
     f.start();
@@ -256,7 +265,8 @@ TEST_CASE("the transport key is non-extractable, sensitive and trusted on every 
     const std::string id = "p11cluster-transport";
     for (unsigned m = 0; m < 3; ++m) {
         CK_OBJECT_HANDLE t = onMember(d, m, CKO_SECRET_KEY, id);
-        CHECK(attribute(d.p11(), d.sessions[m], t, CKA_EXTRACTABLE) == std::vector<CK_BYTE>{CK_FALSE});
+        CHECK(attribute(d.p11(), d.sessions[m], t, CKA_EXTRACTABLE) ==
+              std::vector<CK_BYTE>{CK_FALSE});
         CHECK(attribute(d.p11(), d.sessions[m], t, CKA_SENSITIVE) == std::vector<CK_BYTE>{CK_TRUE});
         CHECK(attribute(d.p11(), d.sessions[m], t, CKA_TRUSTED) == std::vector<CK_BYTE>{CK_TRUE});
         CHECK(attribute(d.p11(), d.sessions[m], t, CKA_VALUE).empty());  // never readable
@@ -273,7 +283,8 @@ TEST_CASE("running init again rotates the transport key and keeps exactly one") 
     DirectMembers d(f.env);
     CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
     for (unsigned m = 0; m < 3; ++m) {
-        CHECK(findObjects(d.p11(), d.sessions[m], {{CKA_CLASS, &secret, sizeof secret}}).size() == 1);
+        CHECK(findObjects(d.p11(), d.sessions[m], {{CKA_CLASS, &secret, sizeof secret}}).size() ==
+              1);
         onMember(d, m, CKO_PRIVATE_KEY, "after-rotation");
     }
 }
@@ -336,8 +347,10 @@ TEST_CASE("p11cluster verify is clean after replication and names a member that 
     // Take the RSA private key away from member b behind the cluster's back.
     {
         DirectMembers d(f.env);
-        REQUIRE_OK(d.p11()->C_DestroyObject(d.sessions[1], onMember(d, 1, CKO_PRIVATE_KEY, "v-rsa")));
+        REQUIRE_OK(
+            d.p11()->C_DestroyObject(d.sessions[1], onMember(d, 1, CKO_PRIVATE_KEY, "v-rsa")));
     }
     CHECK(f.env.verify(&report) == 1);
-    CHECK_THAT(report, Catch::Contains("private key") && Catch::Contains("missing on member \"b\""));
+    CHECK_THAT(report,
+               Catch::Contains("private key") && Catch::Contains("missing on member \"b\""));
 }

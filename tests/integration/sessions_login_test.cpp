@@ -33,7 +33,8 @@ size_t visiblePrivateNotes(ClusterFixture& f, CK_SESSION_HANDLE s) {
 }
 
 void createPrivateNote(ClusterFixture& f, CK_SESSION_HANDLE s) {
-    Template t = dataTemplate("sessions-test", "secret-note", bytesOf("only for the user"), true, true);
+    Template t =
+        dataTemplate("sessions-test", "secret-note", bytesOf("only for the user"), true, true);
     createObject(f.p11(), s, t);
 }
 
@@ -223,7 +224,8 @@ TEST_CASE("C_InitPIN by the SO sets the user PIN on every member") {
     createPrivateNote(f, f.session);  // needs the login on every member
     f.finalize();
 
-    for (CK_RV rv : directLoginResults(f.env, kUserPin)) CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
+    for (CK_RV rv : directLoginResults(f.env, kUserPin))
+        CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
     DirectMembers direct(f.env, kNewPin);
     for (unsigned m = 0; m < f.env.members(); ++m) {
         INFO("member " << f.env.memberLabel(m));
@@ -242,7 +244,8 @@ TEST_CASE("C_SetPIN changes the user PIN on every member") {
     REQUIRE_OK(login(f, f.session, CKU_USER, kNewPin));
     f.finalize();
 
-    for (CK_RV rv : directLoginResults(f.env, kUserPin)) CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
+    for (CK_RV rv : directLoginResults(f.env, kUserPin))
+        CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
     for (CK_RV rv : directLoginResults(f.env, kNewPin)) CHECK(rvText(rv) == rvText(CKR_OK));
 }
 
@@ -255,7 +258,8 @@ TEST_CASE("C_SetPIN with a wrong old PIN changes nothing anywhere") {
              CKR_SESSION_READ_ONLY);
     f.finalize();
     for (CK_RV rv : directLoginResults(f.env, kUserPin)) CHECK(rvText(rv) == rvText(CKR_OK));
-    for (CK_RV rv : directLoginResults(f.env, "abcdef")) CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
+    for (CK_RV rv : directLoginResults(f.env, "abcdef"))
+        CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
 }
 
 TEST_CASE("C_SetPIN by the SO changes the SO PIN on every member") {
@@ -270,7 +274,8 @@ TEST_CASE("C_SetPIN by the SO changes the SO PIN on every member") {
     REQUIRE_OK(login(f, f.session, CKU_SO, kNewSoPin));
     f.finalize();
 
-    for (CK_RV rv : directLoginResults(f.env, kNewSoPin, CKU_SO)) CHECK(rvText(rv) == rvText(CKR_OK));
+    for (CK_RV rv : directLoginResults(f.env, kNewSoPin, CKU_SO))
+        CHECK(rvText(rv) == rvText(CKR_OK));
     for (CK_RV rv : directLoginResults(f.env, kSoPin, CKU_SO))
         CHECK(rvText(rv) == rvText(CKR_PIN_INCORRECT));
     for (CK_RV rv : directLoginResults(f.env, kUserPin)) CHECK(rvText(rv) == rvText(CKR_OK));

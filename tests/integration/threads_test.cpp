@@ -17,7 +17,7 @@ namespace {
 
 // Problems seen by worker threads, checked by the main thread.
 class Problems {
-public:
+  public:
     void add(const std::string& what) {
         std::lock_guard lock(mutex_);
         if (list_.size() < 20) list_.push_back(what);
@@ -33,7 +33,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::mutex mutex_;
     std::vector<std::string> list_;
     std::atomic<size_t> count_{0};
@@ -44,8 +44,8 @@ struct Signature {
 };
 
 // One ECDSA signature with raw calls; records problems instead of asserting.
-bool signOnce(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
-              const Bytes& digest, Signature& out, Problems& problems) {
+bool signOnce(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, const Bytes& digest,
+              Signature& out, Problems& problems) {
     CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
     CK_RV rv = p11->C_SignInit(s, &ecdsa, key);
     problems.check(rv, CKR_OK, "C_SignInit");
@@ -89,8 +89,10 @@ TEST_CASE("four threads sign 100 times each in their own sessions and every sign
             if (rv != CKR_OK) return;
             for (int i = 0; i < kEach; ++i) {
                 Signature sig;
-                Bytes digest = sha256(bytesOf("thread " + std::to_string(t) + " #" + std::to_string(i)));
-                if (signOnce(p11, s, pair.privateKey, digest, sig, problems)) made[t].push_back(sig);
+                Bytes digest =
+                    sha256(bytesOf("thread " + std::to_string(t) + " #" + std::to_string(i)));
+                if (signOnce(p11, s, pair.privateKey, digest, sig, problems))
+                    made[t].push_back(sig);
             }
             problems.check(p11->C_CloseSession(s), CKR_OK, "C_CloseSession");
         });
@@ -131,8 +133,10 @@ TEST_CASE("threads share one login while another thread opens and closes session
                 if (info.state != CKS_RO_USER_FUNCTIONS)
                     problems.add("signer saw state " + std::to_string(info.state));
                 Signature sig;
-                Bytes digest = sha256(bytesOf("signer " + std::to_string(t) + "/" + std::to_string(i)));
-                if (signOnce(p11, s, pair.privateKey, digest, sig, problems)) made[t].push_back(sig);
+                Bytes digest =
+                    sha256(bytesOf("signer " + std::to_string(t) + "/" + std::to_string(i)));
+                if (signOnce(p11, s, pair.privateKey, digest, sig, problems))
+                    made[t].push_back(sig);
             }
             p11->C_CloseSession(s);
         });
@@ -188,7 +192,8 @@ TEST_CASE("multi-part AES operations in concurrent sessions do not disturb each 
     constexpr int kThreads = 4, kRounds = 25;
     std::vector<std::vector<Round>> rounds(kThreads);
     for (auto& list : rounds)
-        for (int i = 0; i < kRounds; ++i) list.push_back({randomBytes(16), randomBytes(50 + i), {}});
+        for (int i = 0; i < kRounds; ++i)
+            list.push_back({randomBytes(16), randomBytes(50 + i), {}});
     Problems problems;
     std::vector<std::thread> threads;
     for (int n = 0; n < kThreads; ++n) {
@@ -239,8 +244,8 @@ TEST_CASE("objects created and destroyed from several threads end up the same on
     for (int n = 0; n < kThreads; ++n) {
         threads.emplace_back([&, n] {
             CK_SESSION_HANDLE s;
-            if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s) !=
-                CKR_OK) {
+            if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
+                                   &s) != CKR_OK) {
                 problems.add("C_OpenSession failed");
                 return;
             }
@@ -262,7 +267,8 @@ TEST_CASE("objects created and destroyed from several threads end up the same on
 
     std::set<std::string> expected;
     for (int n = 0; n < kThreads; ++n)
-        for (int i = 0; i < kEach; i += 2) expected.insert("t" + std::to_string(n) + "-" + std::to_string(i));
+        for (int i = 0; i < kEach; i += 2)
+            expected.insert("t" + std::to_string(n) + "-" + std::to_string(i));
     CK_OBJECT_CLASS cls = CKO_DATA;
     auto labelsSeen = [&](CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE s) {
         std::set<std::string> labels;
@@ -317,8 +323,9 @@ TEST_CASE("threads finding objects from an earlier life at once get one handle p
                 CK_ATTRIBUTE attr{CKA_LABEL, label, sizeof label};
                 problems.check(p11->C_GetAttributeValue(s, found[i], &attr, 1), CKR_OK,
                                "C_GetAttributeValue");
-                seen[n][std::string(label, attr.ulValueLen == CK_UNAVAILABLE_INFORMATION
-                                               ? 0 : attr.ulValueLen)] = found[i];
+                seen[n][std::string(
+                    label, attr.ulValueLen == CK_UNAVAILABLE_INFORMATION ? 0 : attr.ulValueLen)] =
+                    found[i];
             }
             p11->C_CloseSession(s);
         });

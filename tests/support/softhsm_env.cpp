@@ -14,9 +14,15 @@
 
 namespace p11c::test {
 
-const char* softhsmPath() { return P11C_SOFTHSM_PATH; }
-const char* clusterModulePath() { return P11C_MODULE_PATH; }
-const char* toolPath() { return P11C_TOOL_PATH; }
+const char* softhsmPath() {
+    return P11C_SOFTHSM_PATH;
+}
+const char* clusterModulePath() {
+    return P11C_MODULE_PATH;
+}
+const char* toolPath() {
+    return P11C_TOOL_PATH;
+}
 
 namespace {
 
@@ -72,8 +78,8 @@ int SoftHsmEnv::verify(std::string* output) const {
 }
 
 std::string SoftHsmEnv::addToken(const std::string& label) {
-    run("softhsm2-util --init-token --free --label " + label + " --pin " + kUserPin +
-        " --so-pin " + kSoPin);
+    run("softhsm2-util --init-token --free --label " + label + " --pin " + kUserPin + " --so-pin " +
+        kSoPin);
     return label;
 }
 

@@ -16,12 +16,12 @@ namespace p11c::test {
 
 inline constexpr const char* kUserPin = "1234";
 inline constexpr const char* kSoPin = "5678";
-const char* softhsmPath();      // the SoftHSM module
+const char* softhsmPath();        // the SoftHSM module
 const char* clusterModulePath();  // libp11cluster.so under test
 const char* toolPath();           // the p11cluster command under test
 
 class SoftHsmEnv {
-public:
+  public:
     explicit SoftHsmEnv(unsigned members = 3);
     ~SoftHsmEnv();
     SoftHsmEnv(const SoftHsmEnv&) = delete;
@@ -48,7 +48,7 @@ public:
     // Adds one more initialised token; returns its label.
     std::string addToken(const std::string& label);
 
-private:
+  private:
     std::string dir_;
     std::string configPath_;
     unsigned members_;
@@ -56,7 +56,7 @@ private:
 
 // A PKCS#11 module loaded with dlopen.
 class Module {
-public:
+  public:
     explicit Module(const char* path);
     ~Module();
     Module(const Module&) = delete;
@@ -65,7 +65,7 @@ public:
     CK_FUNCTION_LIST* fn() const { return fn_; }
     void* handle() const { return handle_; }
 
-private:
+  private:
     void* handle_ = nullptr;
     CK_FUNCTION_LIST* fn_ = nullptr;
 };
