@@ -329,6 +329,11 @@
     X(C_SessionCancel, \
       (CK_SESSION_HANDLE hSession, CK_FLAGS flags), \
       (hSession, flags)) \
+    P11_FUNCTIONS_3_0_MESSAGE(X)
+
+/* The 20 message-based functions of PKCS #11 v3.0 (the tail of
+ * P11_FUNCTIONS_3_0_ADDED), in CK_FUNCTION_LIST_3_0 order. */
+#define P11_FUNCTIONS_3_0_MESSAGE(X) \
     X(C_MessageEncryptInit, \
       (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, \
        CK_OBJECT_HANDLE hKey), \

@@ -81,18 +81,14 @@ std::string describe(const Identity& id) {
 
 Seen snapshot(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {
     Seen seen{object, {}};
-    for (CK_ATTRIBUTE_TYPE type : kCompared) {
-        CK_ATTRIBUTE attr{type, nullptr, 0};
-        if (member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
-                        CK_ULONG{1}) != CKR_OK ||
-            attr.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-            continue;
-        Bytes value(attr.ulValueLen);
-        attr.pValue = value.data();
-        if (member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
-                        CK_ULONG{1}) == CKR_OK)
-            seen.attrs[type] = std::move(value);
+    AttributeValues values;
+    try {
+        values = readAttributes(member, session, object, kCompared);
+    } catch (const CkError&) {
+        return seen;  // unreadable: every attribute will show as a difference
     }
+    for (size_t i = 0; i < values.size(); ++i)
+        if (values[i]) seen.attrs[kCompared[i]] = std::move(*values[i]);
     return seen;
 }
 

@@ -73,26 +73,29 @@ struct MemberTemplate {
         for (CK_ULONG i = 0; i < count; ++i)
             if (templ[i].type != CKA_EXTRACTABLE && templ[i].type != CKA_WRAP_WITH_TRUSTED)
                 attrs.push_back(templ[i]);
-        if (!view.extractable) {
-            attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
+        attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
+        if (!view.extractable || view.wrapWithTrusted)
             attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
-        } else if (view.wrapWithTrusted) {
-            attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
-            attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
-        } else {
-            attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
-        }
     }
     CK_ATTRIBUTE_PTR data() { return attrs.data(); }
     CK_ULONG size() const { return static_cast<CK_ULONG>(attrs.size()); }
 };
 
-CK_BBOOL flagOf(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
-                CK_ATTRIBUTE_TYPE type) {
-    CK_BBOOL value = CK_FALSE;
-    CK_ATTRIBUTE attr{type, &value, sizeof value};
-    member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr, CK_ULONG{1});
-    return value;
+// What only the generating member can tell of a new key: whether it was
+// always sensitive, and for secret keys its length and check value (members
+// that receive a copy may not know them).
+void readSourceView(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key,
+                    CallerView& view) {
+    CK_BYTE kcv[16];
+    CK_ATTRIBUTE attrs[] = {{CKA_ALWAYS_SENSITIVE, &view.alwaysSensitive, sizeof(CK_BBOOL)},
+                            {CKA_VALUE_LEN, &view.valueLen, sizeof view.valueLen},
+                            {CKA_CHECK_VALUE, kcv, sizeof kcv}};
+    member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, key, attrs, CK_ULONG{3});
+    if (attrs[0].ulValueLen == CK_UNAVAILABLE_INFORMATION) view.alwaysSensitive = CK_FALSE;
+    if (attrs[1].ulValueLen == CK_UNAVAILABLE_INFORMATION)
+        view.valueLen = CK_UNAVAILABLE_INFORMATION;
+    if (attrs[2].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+        view.checkValue.assign(kcv, kcv + attrs[2].ulValueLen);
 }
 
 void destroyAll(Cluster& cluster, Session& session, std::span<const Placement> placed) {
@@ -136,17 +139,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                           templ.data(), templ.size(), &made.handle);
         });
     if (rv != CKR_OK) return rv;
-    {
-        Member& source = cluster.member(made.member);
-        CK_SESSION_HANDLE s = session->memberSessionLocked(made.member);
-        templ.view.alwaysSensitive = flagOf(source, s, made.handle, CKA_ALWAYS_SENSITIVE);
-        CK_BYTE kcv[16];
-        CK_ATTRIBUTE sizes[] = {{CKA_VALUE_LEN, &templ.view.valueLen, sizeof(CK_ULONG)},
-                                {CKA_CHECK_VALUE, kcv, sizeof kcv}};
-        source.call(&CK_FUNCTION_LIST::C_GetAttributeValue, s, made.handle, sizes, CK_ULONG{2});
-        if (sizes[1].ulValueLen != CK_UNAVAILABLE_INFORMATION)
-            templ.view.checkValue.assign(kcv, kcv + sizes[1].ulValueLen);
-    }
+    readSourceView(cluster.member(made.member), session->memberSessionLocked(made.member),
+                   made.handle, templ.view);
     auto copies = replication::copyKey(cluster, *session, made.member, made.handle,
                                        copyTargets(cluster, made.member));
     std::vector<Placement> placed{made};
@@ -185,9 +179,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                           priv.data(), priv.size(), &pub.handle, &prv.handle);
         });
     if (rv != CKR_OK) return rv;
-    priv.view.alwaysSensitive =
-        flagOf(cluster.member(prv.member), session->memberSessionLocked(prv.member), prv.handle,
-               CKA_ALWAYS_SENSITIVE);
+    readSourceView(cluster.member(prv.member), session->memberSessionLocked(prv.member), prv.handle,
+                   priv.view);
     const auto targets = copyTargets(cluster, prv.member);
     auto privCopies = replication::copyKey(cluster, *session, prv.member, prv.handle, targets);
     auto pubCopies = replication::copyKey(cluster, *session, pub.member, pub.handle, targets);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <functional>
 
+#include "core/identity.h"
 #include "replication/transport.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -247,10 +248,6 @@ void Cluster::lastSessionClosed() {
     loginState_.store(kNotLoggedIn, std::memory_order_release);
 }
 
-}  // namespace p11c
-
-namespace p11c {
-
 CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
     {
         std::lock_guard lock(internalMutex_);
@@ -279,18 +276,14 @@ bool Cluster::isInternal(unsigned member, CK_SESSION_HANDLE session, CK_OBJECT_H
         if (it != internal_[member].end()) return it->second;
     }
     static constexpr char kPrefix[] = "p11cluster-";
-    constexpr size_t kPrefixLen = sizeof kPrefix - 1;
-    CK_ATTRIBUTE attr{CKA_ID, nullptr, 0};
-    Member& m = *members_[member];
+    static constexpr CK_ATTRIBUTE_TYPE kId[] = {CKA_ID};
     bool internal = false;
-    if (m.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr, CK_ULONG{1}) ==
-            CKR_OK &&
-        attr.ulValueLen != CK_UNAVAILABLE_INFORMATION && attr.ulValueLen >= kPrefixLen) {
-        std::vector<CK_BYTE> id(attr.ulValueLen);
-        attr.pValue = id.data();
-        internal = m.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
-                          CK_ULONG{1}) == CKR_OK &&
-                   std::memcmp(id.data(), kPrefix, kPrefixLen) == 0;
+    try {
+        auto id = readAttributes(*members_[member], session, object, kId)[0];
+        internal = id && id->size() >= sizeof kPrefix - 1 &&
+                   std::memcmp(id->data(), kPrefix, sizeof kPrefix - 1) == 0;
+    } catch (const CkError&) {
+        // unreadable: not one of ours
     }
     std::lock_guard lock(internalMutex_);
     internal_[member][object] = internal;

@@ -31,39 +31,6 @@ std::vector<CK_ATTRIBUTE_TYPE> materialAttributes(CK_OBJECT_CLASS cls) {
     }
 }
 
-// Reads `types` of an object; attributes the object lacks or hides come
-// back empty (and are left out of the identity).
-std::vector<std::vector<CK_BYTE>> readAttributes(Member& member, CK_SESSION_HANDLE session,
-                                                 CK_OBJECT_HANDLE object,
-                                                 const std::vector<CK_ATTRIBUTE_TYPE>& types,
-                                                 bool* ok) {
-    if (types.empty()) {
-        *ok = true;
-        return {};
-    }
-    std::vector<CK_ATTRIBUTE> templ(types.size());
-    for (size_t i = 0; i < types.size(); ++i) templ[i] = {types[i], nullptr, 0};
-    CK_RV rv = member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, templ.data(),
-                           static_cast<CK_ULONG>(templ.size()));
-    std::vector<std::vector<CK_BYTE>> values(types.size());
-    *ok = rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID;
-    if (!*ok) return values;
-    std::vector<CK_ATTRIBUTE> fetch;
-    std::vector<size_t> where;
-    for (size_t i = 0; i < types.size(); ++i) {
-        if (templ[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
-        values[i].resize(templ[i].ulValueLen);
-        fetch.push_back({types[i], values[i].data(), templ[i].ulValueLen});
-        where.push_back(i);
-    }
-    if (fetch.empty()) return values;
-    rv = member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, fetch.data(),
-                     static_cast<CK_ULONG>(fetch.size()));
-    *ok = rv == CKR_OK;
-    for (size_t j = 0; j < fetch.size(); ++j) values[where[j]].resize(fetch[j].ulValueLen);
-    return values;
-}
-
 template <class T>
 T scalar(const std::vector<CK_BYTE>& bytes, T fallback) {
     if (bytes.size() != sizeof(T)) return fallback;
@@ -74,31 +41,63 @@ T scalar(const std::vector<CK_BYTE>& bytes, T fallback) {
 
 }  // namespace
 
+AttributeValues readAttributes(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                               std::span<const CK_ATTRIBUTE_TYPE> types) {
+    AttributeValues values(types.size());
+    if (types.empty()) return values;
+    std::vector<CK_ATTRIBUTE> templ(types.size());
+    for (size_t i = 0; i < types.size(); ++i) templ[i] = {types[i], nullptr, 0};
+    CK_RV rv = member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, templ.data(),
+                           static_cast<CK_ULONG>(templ.size()));
+    if (rv != CKR_OK && rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+        throw CkError(rv);
+    std::vector<CK_ATTRIBUTE> fetch;
+    std::vector<size_t> where;
+    for (size_t i = 0; i < types.size(); ++i) {
+        if (templ[i].ulValueLen == CK_UNAVAILABLE_INFORMATION) continue;
+        values[i].emplace(templ[i].ulValueLen);
+        fetch.push_back({types[i], values[i]->data(), templ[i].ulValueLen});
+        where.push_back(i);
+    }
+    if (fetch.empty()) return values;
+    check(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, fetch.data(),
+                      static_cast<CK_ULONG>(fetch.size())));
+    for (size_t j = 0; j < fetch.size(); ++j) values[where[j]]->resize(fetch[j].ulValueLen);
+    return values;
+}
+
 std::optional<Identity> readIdentity(Member& member, CK_SESSION_HANDLE session,
                                      CK_OBJECT_HANDLE object) {
-    bool ok = false;
-    auto base = readAttributes(
-        member, session, object,
-        {CKA_CLASS, CKA_TOKEN, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ID, CKA_LABEL}, &ok);
-    if (!ok || base[0].empty()) return std::nullopt;
+    static constexpr CK_ATTRIBUTE_TYPE kBase[] = {
+        CKA_CLASS, CKA_TOKEN, CKA_KEY_TYPE, CKA_CERTIFICATE_TYPE, CKA_ID, CKA_LABEL};
+    AttributeValues base, material;
+    try {
+        base = readAttributes(member, session, object, kBase);
+        if (!base[0]) return std::nullopt;
+        material = readAttributes(member, session, object,
+                                  materialAttributes(scalar<CK_OBJECT_CLASS>(*base[0], 0)));
+    } catch (const CkError&) {
+        return std::nullopt;  // gone, or the member cannot say
+    }
+    auto bytes = [](std::optional<std::vector<CK_BYTE>>& v) {
+        return v ? std::move(*v) : std::vector<CK_BYTE>{};
+    };
     Identity identity;
-    identity.cls = scalar<CK_OBJECT_CLASS>(base[0], 0);
-    identity.token = scalar<CK_BBOOL>(base[1], CK_FALSE);
+    identity.cls = scalar<CK_OBJECT_CLASS>(*base[0], 0);
+    identity.token = scalar<CK_BBOOL>(bytes(base[1]), CK_FALSE);
     identity.subtype =
-        scalar<CK_ULONG>(!base[2].empty() ? base[2] : base[3], CK_UNAVAILABLE_INFORMATION);
-    identity.id = std::move(base[4]);
-    identity.label = std::move(base[5]);
+        scalar<CK_ULONG>(base[2] ? *base[2] : bytes(base[3]), CK_UNAVAILABLE_INFORMATION);
+    identity.id = bytes(base[4]);
+    identity.label = bytes(base[5]);
 
-    auto material = readAttributes(member, session, object, materialAttributes(identity.cls), &ok);
-    if (!ok) return std::nullopt;
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     if (ctx == nullptr) throw std::bad_alloc();
     EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
     for (const auto& value : material) {
-        uint64_t size = value.size();
+        uint64_t size = value ? value->size() : 0;
         EVP_DigestUpdate(ctx, &size, sizeof size);  // keeps fields apart
-        if (!value.empty()) {
-            EVP_DigestUpdate(ctx, value.data(), value.size());
+        if (size > 0) {
+            EVP_DigestUpdate(ctx, value->data(), value->size());
             identity.hasMaterial = true;
         }
     }

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <optional>
+#include <span>
 #include <vector>
 
 namespace p11c {
@@ -29,6 +30,13 @@ struct Identity {
 
     bool operator==(const Identity&) const = default;
 };
+
+// Reads `types` of a member object with two calls (lengths, then values):
+// each value, or nullopt where the object lacks the attribute or hides it.
+// Throws CkError with the member's CK_RV when the member cannot answer.
+using AttributeValues = std::vector<std::optional<std::vector<CK_BYTE>>>;
+AttributeValues readAttributes(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                               std::span<const CK_ATTRIBUTE_TYPE> types);
 
 // Reads the identity of `object` on `member` through `session`.
 // nullopt when the member cannot read it (e.g. the handle is gone).

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/cluster.h"
+#include "core/identity.h"
 #include "replication/transport.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -42,28 +43,19 @@ std::vector<CK_ATTRIBUTE_TYPE> carried(CK_OBJECT_CLASS cls) {
     return common;
 }
 
-// The source's values of `types` (those it has), kept alive for a template.
+// The source's values of the attributes it has, kept alive for a template.
 struct Template {
-    std::vector<std::vector<CK_BYTE>> values;
+    AttributeValues values;
     std::vector<CK_ATTRIBUTE> attrs;
 };
 
 Template readTemplate(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                       const std::vector<CK_ATTRIBUTE_TYPE>& types) {
-    Template t;
-    t.values.reserve(types.size());
-    for (CK_ATTRIBUTE_TYPE type : types) {
-        CK_ATTRIBUTE attr{type, nullptr, 0};
-        if (member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
-                        CK_ULONG{1}) != CKR_OK ||
-            attr.ulValueLen == CK_UNAVAILABLE_INFORMATION)
-            continue;
-        auto& value = t.values.emplace_back(attr.ulValueLen);
-        attr.pValue = value.data();
-        check(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, object, &attr,
-                          CK_ULONG{1}));
-        t.attrs.push_back({type, value.data(), attr.ulValueLen});
-    }
+    Template t{readAttributes(member, session, object, types), {}};
+    for (size_t i = 0; i < types.size(); ++i)
+        if (t.values[i])
+            t.attrs.push_back(
+                {types[i], t.values[i]->data(), static_cast<CK_ULONG>(t.values[i]->size())});
     return t;
 }
 
@@ -81,8 +73,17 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
     CopyResult result;
     Member& from = cluster.member(source);
     CK_SESSION_HANDLE fromSession = session.memberSessionLocked(source);
-    const CK_OBJECT_CLASS cls = classOf(from, fromSession, key);
-    Template templ = readTemplate(from, fromSession, key, carried(cls));
+    CK_OBJECT_CLASS cls = 0;
+    Template templ;
+    try {
+        cls = classOf(from, fromSession, key);
+        templ = readTemplate(from, fromSession, key, carried(cls));
+    } catch (const CkError& e) {
+        log::error("member ", from.name(),
+                   ": reading a generated key's attributes failed: ", rvName(e.rv()));
+        result.missed.assign(targets.begin(), targets.end());
+        return result;
+    }
 
     std::vector<CK_BYTE> blob;
     CK_MECHANISM wrap{kTransportWrap, nullptr, 0};

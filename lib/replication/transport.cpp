@@ -49,13 +49,15 @@ CK_OBJECT_HANDLE ephemeralPair(Member& member, CK_SESSION_HANDLE session,
     need(member.call(&CK_FUNCTION_LIST::C_GenerateKeyPair, session, &mech, pub, CK_ULONG{2}, priv,
                      CK_ULONG{5}, &pubKey, &privKey),
          member, "generating an ECDH key pair");
-    CK_ATTRIBUTE attr{CKA_EC_POINT, nullptr, 0};
-    need(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, pubKey, &attr, CK_ULONG{1}),
-         member, "reading an ECDH public point");
-    point.resize(attr.ulValueLen);
-    attr.pValue = point.data();
-    need(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, pubKey, &attr, CK_ULONG{1}),
-         member, "reading an ECDH public point");
+    static constexpr CK_ATTRIBUTE_TYPE kPoint[] = {CKA_EC_POINT};
+    std::optional<std::vector<CK_BYTE>> read;
+    try {
+        read = readAttributes(member, session, pubKey, kPoint)[0];
+    } catch (const CkError& e) {
+        need(e.rv(), member, "reading an ECDH public point");
+    }
+    if (!read) need(CKR_ATTRIBUTE_TYPE_INVALID, member, "reading an ECDH public point");
+    point = std::move(*read);
     member.call(&CK_FUNCTION_LIST::C_DestroyObject, session, pubKey);
     return privKey;
 }

@@ -43,6 +43,21 @@ void restart(ClusterFixture& f) {
     f.start();
 }
 
+// Two identical AES keys (same id, label and value) written through the
+// cluster, seen in a new life of the module; returns their virtual handles.
+std::vector<CK_OBJECT_HANDLE> makeTwins(ClusterFixture& f, const std::string& label) {
+    f.start();
+    const Bytes value = randomBytes(32);
+    for (int i = 0; i < 2; ++i) {
+        Template t = aesTemplate(value, "twin", label);
+        createObject(f.p11(), f.session, t);
+    }
+    restart(f);
+    auto twins = findByLabel(f.p11(), f.session, CKO_SECRET_KEY, label);
+    REQUIRE(twins.size() == 2);
+    return twins;
+}
+
 }  // namespace
 
 TEST_CASE("a key written in an earlier life of the module is used on every member") {
@@ -144,16 +159,7 @@ TEST_CASE(
     // values cannot be read). Two such twins cannot be told apart on the
     // other members, so the destroy is refused whole and both stay.
     ClusterFixture f;
-    f.start();
-    const Bytes value = randomBytes(32);
-    for (int i = 0; i < 2; ++i) {
-        Template t = aesTemplate(value, "twin", "twin-key");
-        createObject(f.p11(), f.session, t);
-    }
-    restart(f);
-
-    auto twins = findByLabel(f.p11(), f.session, CKO_SECRET_KEY, "twin-key");
-    REQUIRE(twins.size() == 2);
+    auto twins = makeTwins(f, "twin-key");
     CHECK_RV(f.p11()->C_DestroyObject(f.session, twins[1]), CKR_DEVICE_ERROR);
     CHECK(findByLabel(f.p11(), f.session, CKO_SECRET_KEY, "twin-key").size() == 2);
     f.finalize();
@@ -197,16 +203,7 @@ TEST_CASE(
     "changing nothing") {
     // As with destroy: twins cannot be told apart on the other members.
     ClusterFixture f;
-    f.start();
-    const Bytes value = randomBytes(32);
-    for (int i = 0; i < 2; ++i) {
-        Template t = aesTemplate(value, "twin", "twin-before");
-        createObject(f.p11(), f.session, t);
-    }
-    restart(f);
-
-    auto twins = findByLabel(f.p11(), f.session, CKO_SECRET_KEY, "twin-before");
-    REQUIRE(twins.size() == 2);
+    auto twins = makeTwins(f, "twin-before");
     CHECK_RV(relabel(f, twins[0], "twin-after"), CKR_DEVICE_ERROR);
     f.finalize();
     // A failed write changes nothing anywhere.
