@@ -2,11 +2,13 @@
 //
 //   p11cluster init   [--config FILE] [--so-pin-env VAR | --so-pin-file FILE]
 //   p11cluster verify [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
+//   p11cluster serve  --module PATH --socket PATH
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <iostream>
 
 #include "config/config.h"
+#include "remote/host.h"
 #include "tools/cli.h"
 
 namespace {
@@ -20,6 +22,9 @@ const char kUsage[] =
     "  verify   compare every member object by object (attributes, and a signature made\n"
     "           on one member verified on another); exit 1 on any difference\n"
     "           --user-pin-env VAR | --user-pin-file FILE   the user PIN\n"
+    "  serve    serve the tokens of a PKCS#11 module to cluster members in other\n"
+    "           processes (member = remote = \"unix:SOCKET\"), until SIGTERM\n"
+    "           --module PATH   the module;  --socket PATH   the Unix socket (mode 0600)\n"
     "\n"
     "The configuration is --config FILE, else $P11CLUSTER_CONF, else "
     "/etc/p11cluster/p11cluster.toml.\n";
@@ -29,14 +34,20 @@ const char kUsage[] =
 int main(int argc, char** argv) {
     using namespace p11c::tool;
     try {
-        Options options = parse(
-            argc, argv, {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file"});
+        Options options = parse(argc, argv,
+                                {"config", "so-pin-env", "so-pin-file", "user-pin-env",
+                                 "user-pin-file", "module", "socket"});
         if (options.command.empty() || options.has("help")) {
             std::cout << kUsage;
             return options.command.empty() && !options.has("help") ? 2 : 0;
         }
         if (options.command == "init") return initCommand(options);
         if (options.command == "verify") return verifyCommand(options);
+        if (options.command == "serve") {
+            if (options.get("module").empty() || options.get("socket").empty())
+                throw UsageError("serve needs --module PATH and --socket PATH");
+            return p11c::remote::serve({options.get("module"), options.get("socket")});
+        }
         throw UsageError("unknown command \"" + options.command + "\"");
     } catch (const UsageError& e) {
         std::cerr << "p11cluster: " << e.what() << "\n\n" << kUsage;

@@ -161,10 +161,19 @@ void checkPinFile(const Reader& reader, const std::string& key, const std::strin
 Member parseMember(const Reader& reader, const toml::table& table, const std::string& prefix) {
     reader.rejectUnknown(
         table, prefix,
-        {"name", "module", "token", "zone", "weight", "role", "pin_file", "pin_env"});
+        {"name", "module", "remote", "token", "zone", "weight", "role", "pin_file", "pin_env"});
     Member member;
     member.name = reader.requiredString(table, prefix, "name");
-    member.module = reader.requiredString(table, prefix, "module");
+    auto module = reader.string(table, prefix, "module");
+    member.remote = reader.string(table, prefix, "remote");
+    if (module && member.remote)
+        reader.fail(prefix + "remote", "give either module or remote, not both");
+    if (!module && !member.remote)
+        reader.fail(prefix + "module",
+                    "missing; give the member's PKCS#11 module, or remote = \"unix:SOCKET\"");
+    if (module) member.module = *module;
+    if (member.remote && member.remote->empty())
+        reader.fail(prefix + "remote", "must not be empty");
     member.token = reader.requiredString(table, prefix, "token");
     if (auto zone = reader.string(table, prefix, "zone")) member.zone = *zone;
     if (auto weight = reader.integer(table, prefix, "weight", 1, 1000))

@@ -32,8 +32,9 @@ enum class Role { Active, Standby };
 
 struct Member {
     std::string name;
-    std::string module;  // path to the member's PKCS#11 module
-    std::string token;   // a PKCS#11 URI ("pkcs11:token=...") or a plain token label
+    std::string module;                 // path to the member's PKCS#11 module, or
+    std::optional<std::string> remote;  // "unix:SOCKET" of a member host (p11cluster serve)
+    std::string token;                  // a PKCS#11 URI ("pkcs11:token=...") or a plain token label
     std::string zone;
     unsigned weight = 1;
     Role role = Role::Active;

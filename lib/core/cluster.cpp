@@ -41,7 +41,8 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
     std::unique_ptr<Cluster> cluster(new Cluster(std::move(config)));
     const auto& members = cluster->config_.members;
     for (unsigned i = 0; i < members.size(); ++i)
-        cluster->members_.push_back(Member::connect(i, members[i]));
+        cluster->members_.push_back(Member::connect(
+            i, members[i], std::chrono::milliseconds(cluster->config_.cluster.callTimeoutMs)));
     for (unsigned i = 0; i < members.size(); ++i)
         for (unsigned j = 0; j < i; ++j)
             if (&cluster->members_[i]->module() == &cluster->members_[j]->module() &&

@@ -22,7 +22,8 @@ Member::Member(unsigned index, config::Member config, std::shared_ptr<ModuleLibr
     stats_.zone = config_.zone;
 }
 
-std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& config) {
+std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& config,
+                                        std::chrono::milliseconds callTimeout) {
     const std::string who = "member \"" + config.name + "\"";
     TokenSelector selector = [&] {
         try {
@@ -33,7 +34,8 @@ std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& co
     }();
     std::shared_ptr<ModuleLibrary> module;
     try {
-        module = ModuleLibrary::open(config.module);
+        module = config.remote ? ModuleLibrary::openRemote(*config.remote, callTimeout)
+                               : ModuleLibrary::open(config.module);
     } catch (const ModuleLoadError& e) {
         throw ModuleLoadError(who + ": " + e.what());
     }
@@ -56,8 +58,9 @@ std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& co
         if (selector.matches(&slotInfo, &tokenInfo, slot)) found.push_back(slot);
     }
     if (found.empty())
-        throw ModuleLoadError(who + ": token \"" + config.token + "\" not found in module " +
-                              config.module);
+        throw ModuleLoadError(
+            who + ": token \"" + config.token + "\" not found in " +
+            (config.remote ? "member host " + *config.remote : "module " + config.module));
     if (found.size() > 1)
         throw ModuleLoadError(who + ": token \"" + config.token + "\" matches " +
                               std::to_string(found.size()) +

@@ -9,6 +9,7 @@
 #include <pkcs11.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -25,7 +26,8 @@ class Member {
     // Finds the member's token in its module. Throws ModuleLoadError naming
     // the member when the module does not load or the token is not found
     // (or matches more than one token).
-    static std::unique_ptr<Member> connect(unsigned index, const config::Member& config);
+    static std::unique_ptr<Member> connect(unsigned index, const config::Member& config,
+                                           std::chrono::milliseconds callTimeout);
 
     unsigned index() const noexcept { return index_; }
     const std::string& name() const noexcept { return config_.name; }

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "remote/client.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -20,7 +21,35 @@ std::map<void*, std::weak_ptr<ModuleLibrary>>& registry() {
     return map;
 }
 
+std::map<std::string, std::weak_ptr<ModuleLibrary>>& remoteRegistry() {
+    static std::map<std::string, std::weak_ptr<ModuleLibrary>> map;
+    return map;
+}
+
 }  // namespace
+
+std::shared_ptr<ModuleLibrary> ModuleLibrary::openRemote(const std::string& address,
+                                                         std::chrono::milliseconds callTimeout) {
+    std::lock_guard lock(registryMutex);
+    if (auto it = remoteRegistry().find(address); it != remoteRegistry().end())
+        if (auto existing = it->second.lock()) return existing;
+    std::shared_ptr<ModuleLibrary> module(new ModuleLibrary());
+    module->path_ = address;
+    try {
+        module->remote_ = remote::RemoteClient::create(address, callTimeout);
+    } catch (const std::runtime_error& e) {
+        throw ModuleLoadError(std::string("remote ") + address + ": " + e.what());
+    }
+    module->functions_ = module->remote_->functions();
+    CK_RV rv = module->functions_->C_Initialize(nullptr);
+    if (rv != CKR_OK)
+        throw ModuleLoadError("cannot reach the member host at " + address + " (" + rvName(rv) +
+                              ")");
+    module->initialisedByUs_ = true;
+    remoteRegistry()[address] = module;
+    log::debug("connected to member host ", address);
+    return module;
+}
 
 std::shared_ptr<ModuleLibrary> ModuleLibrary::open(const std::string& path) {
     std::lock_guard lock(registryMutex);
@@ -78,6 +107,12 @@ std::shared_ptr<ModuleLibrary> ModuleLibrary::open(const std::string& path) {
 ModuleLibrary::~ModuleLibrary() {
     std::lock_guard lock(registryMutex);
     if (functions_ != nullptr && initialisedByUs_) functions_->C_Finalize(nullptr);
+    if (remote_) {
+        if (auto it = remoteRegistry().find(path_);
+            it != remoteRegistry().end() && it->second.expired())
+            remoteRegistry().erase(it);
+        return;
+    }
     registry().erase(handle_);
     if (handle_ != nullptr) ::dlclose(handle_);
 }

@@ -9,11 +9,15 @@
 
 #include <pkcs11.h>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 namespace p11c {
+namespace remote {
+class RemoteClient;
+}
 
 class ModuleLoadError : public std::runtime_error {
   public:
@@ -25,6 +29,10 @@ class ModuleLibrary {
     // Loads and initialises the module at `path`, or returns the one already
     // loaded from the same file. Throws ModuleLoadError with a clear message.
     static std::shared_ptr<ModuleLibrary> open(const std::string& path);
+    // The tokens a member host serves at `address` ("unix:SOCKET"), reached
+    // through a RemoteClient (remote/client.h); one per address per process.
+    static std::shared_ptr<ModuleLibrary> openRemote(const std::string& address,
+                                                     std::chrono::milliseconds callTimeout);
 
     ~ModuleLibrary();
     ModuleLibrary(const ModuleLibrary&) = delete;
@@ -40,6 +48,7 @@ class ModuleLibrary {
 
     std::string path_;
     void* handle_ = nullptr;
+    std::unique_ptr<remote::RemoteClient> remote_;
     CK_FUNCTION_LIST* functions_ = nullptr;
     CK_FUNCTION_LIST_3_0* functions30_ = nullptr;
     bool initialisedByUs_ = false;

@@ -1,0 +1,499 @@
+#include "remote/host.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "member/module_library.h"
+#include "remote/calls.h"
+#include "util/log.h"
+#include "util/rv.h"
+
+namespace p11c::remote {
+namespace {
+
+int gWake[2] = {-1, -1};
+
+void onSignal(int) {
+    char c = 1;
+    [[maybe_unused]] ssize_t n = ::write(gWake[1], &c, 1);
+}
+
+bool readExactly(int fd, void* data, size_t n) {
+    auto p = static_cast<uint8_t*>(data);
+    while (n > 0) {
+        ssize_t got = ::recv(fd, p, n, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        p += got;
+        n -= static_cast<size_t>(got);
+    }
+    return true;
+}
+
+bool writeExactly(int fd, const void* data, size_t n) {
+    auto p = static_cast<const uint8_t*>(data);
+    while (n > 0) {
+        ssize_t sent = ::send(fd, p, n, MSG_NOSIGNAL);
+        if (sent < 0 && errno == EINTR) continue;
+        if (sent <= 0) return false;
+        p += sent;
+        n -= static_cast<size_t>(sent);
+    }
+    return true;
+}
+
+// Decodes the arguments, makes the call, encodes the reply. nullopt when
+// the request is malformed (the connection is then dropped).
+template <class... Kinds, class F>
+std::optional<CK_RV> serveCall(Reader& r, Writer& w, F&& f) {
+    std::tuple<Kinds...> kinds;
+    bool ok = std::apply([&](auto&... k) { return (k.read(r) && ... && true); }, kinds);
+    if (!ok || !r.ok() || !r.atEnd()) return std::nullopt;
+    CK_RV rv =
+        std::apply([&](auto&... k) { return std::apply(f, std::tuple_cat(k.args()...)); }, kinds);
+    w.u64(rv);
+    std::apply([&](auto&... k) { (k.reply(w, rv), ...); }, kinds);
+    return rv;
+}
+
+class Host {
+  public:
+    explicit Host(CK_FUNCTION_LIST* fl) : fl_(fl) {
+        std::random_device device;
+        instance_ = (static_cast<uint64_t>(device()) << 32) ^ device();
+    }
+
+    void connection(int fd);
+    void stop();
+    bool waitIdle(std::chrono::seconds limit);
+
+  private:
+    struct Client {
+        unsigned controls = 0;
+        std::set<CK_SESSION_HANDLE> sessions;
+        std::map<CK_SESSION_HANDLE, CK_SLOT_ID> slots;
+        bool user = false;  // logged in as CKU_USER through this client
+    };
+
+    bool peerAllowed(int fd);
+    void calls(uint64_t client, int fd);
+    void control(uint64_t client, int fd);
+    std::optional<CK_RV> dispatch(uint64_t client, Fn fn, Reader& r, Writer& w);
+    void forget(uint64_t client);
+
+    CK_FUNCTION_LIST* fl_;
+    uint64_t instance_;
+    std::mutex mutex_;
+    std::condition_variable idle_;
+    std::map<uint64_t, Client> clients_;
+    std::set<int> open_;
+    bool stopping_ = false;
+};
+
+bool Host::peerAllowed(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+    if (cred.uid == ::geteuid() || cred.uid == 0) return true;
+    log::warn("member host: refused a connection from uid ", cred.uid, " (pid ", cred.pid, ")");
+    return false;
+}
+
+void Host::connection(int fd) {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            ::close(fd);
+            return;
+        }
+        open_.insert(fd);
+    }
+    // A greeting must come quickly; after it, calls may be far apart.
+    timeval greetingTimeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &greetingTimeout, sizeof greetingTimeout);
+    uint8_t hello[sizeof kMagic + 8 + 1];
+    if (peerAllowed(fd) && readExactly(fd, hello, sizeof hello) &&
+        std::memcmp(hello, kMagic, sizeof kMagic) == 0) {
+        uint64_t client;
+        std::memcpy(&client, hello + sizeof kMagic, sizeof client);
+        Writer answer;
+        answer.raw(kMagic, sizeof kMagic);
+        answer.u64(instance_);
+        timeval none{0, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+        if (writeExactly(fd, answer.buffer().data(), answer.buffer().size())) {
+            if (hello[sizeof hello - 1] == static_cast<uint8_t>(Role::Control))
+                control(client, fd);
+            else
+                calls(client, fd);
+        }
+    }
+    std::lock_guard lock(mutex_);
+    open_.erase(fd);
+    ::close(fd);
+    idle_.notify_all();
+}
+
+void Host::control(uint64_t client, int fd) {
+    {
+        std::lock_guard lock(mutex_);
+        ++clients_[client].controls;
+    }
+    log::debug("member host: client ", client, " connected");
+    char byte;
+    while (::recv(fd, &byte, 1, 0) > 0) {
+        // clients never write here; the read ends when the client goes away
+    }
+    bool last = false;
+    {
+        std::lock_guard lock(mutex_);
+        last = --clients_[client].controls == 0;
+    }
+    if (last) forget(client);
+}
+
+void Host::forget(uint64_t client) {
+    Client gone;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = clients_.find(client);
+        if (it == clients_.end()) return;
+        gone = std::move(it->second);
+        clients_.erase(it);
+    }
+    for (CK_SESSION_HANDLE s : gone.sessions) fl_->C_CloseSession(s);
+    log::debug("member host: client ", client, " left; closed ", gone.sessions.size(), " sessions");
+}
+
+void Host::calls(uint64_t client, int fd) {
+    std::vector<uint8_t> request;
+    Writer reply;
+    for (;;) {
+        uint32_t length = 0;
+        if (!readExactly(fd, &length, sizeof length) || length > kMaxMessage ||
+            length < sizeof(uint32_t))
+            return;
+        request.resize(length);
+        if (!readExactly(fd, request.data(), length)) return;
+        Reader r(request.data(), request.size());
+        auto fn = static_cast<Fn>(r.u32());
+        reply.buffer().clear();
+        reply.u32(0);
+        if (!dispatch(client, fn, r, reply)) {
+            // The framing is intact: answer this call alone with an error.
+            log::warn("member host: malformed request from client ", client);
+            reply.buffer().resize(sizeof(uint32_t));
+            reply.u64(CKR_ARGUMENTS_BAD);
+        }
+        uint32_t replyLength = static_cast<uint32_t>(reply.buffer().size() - sizeof(uint32_t));
+        std::memcpy(reply.buffer().data(), &replyLength, sizeof replyLength);
+        if (!writeExactly(fd, reply.buffer().data(), reply.buffer().size())) return;
+    }
+}
+
+std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w) {
+    CK_FUNCTION_LIST* f = fl_;
+    using Bytes = HOut<CK_BYTE>;
+    switch (fn) {
+        case Fn::C_GetInfo:
+            return serveCall<HOutValue<CK_INFO>>(r, w, f->C_GetInfo);
+        case Fn::C_GetSlotList:
+            return serveCall<HUlong, HOut<CK_ULONG>>(r, w, f->C_GetSlotList);
+        case Fn::C_GetSlotInfo:
+            return serveCall<HUlong, HOutValue<CK_SLOT_INFO>>(r, w, f->C_GetSlotInfo);
+        case Fn::C_GetTokenInfo:
+            return serveCall<HUlong, HOutValue<CK_TOKEN_INFO>>(r, w, f->C_GetTokenInfo);
+        case Fn::C_GetMechanismList:
+            return serveCall<HUlong, HOut<CK_ULONG>>(r, w, f->C_GetMechanismList);
+        case Fn::C_GetMechanismInfo:
+            return serveCall<HUlong, HUlong, HOutValue<CK_MECHANISM_INFO>>(r, w,
+                                                                           f->C_GetMechanismInfo);
+        case Fn::C_InitToken:
+            return serveCall<HUlong, HIn, HInFixed<32>>(r, w, f->C_InitToken);
+        case Fn::C_InitPIN:
+            return serveCall<HUlong, HIn>(r, w, f->C_InitPIN);
+        case Fn::C_SetPIN:
+            return serveCall<HUlong, HIn, HIn>(r, w, f->C_SetPIN);
+        case Fn::C_OpenSession:
+            return serveCall<HUlong, HUlong, HOutValue<CK_ULONG>>(
+                r, w, [&](CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE* session) {
+                    CK_RV rv = f->C_OpenSession(slot, flags, nullptr, nullptr, session);
+                    if (rv == CKR_OK) {
+                        std::lock_guard lock(mutex_);
+                        clients_[client].sessions.insert(*session);
+                        clients_[client].slots[*session] = slot;
+                    }
+                    return rv;
+                });
+        case Fn::C_CloseSession:
+            return serveCall<HUlong>(r, w, [&](CK_SESSION_HANDLE session) {
+                CK_RV rv = f->C_CloseSession(session);
+                std::lock_guard lock(mutex_);
+                clients_[client].sessions.erase(session);
+                clients_[client].slots.erase(session);
+                return rv;
+            });
+        case Fn::C_CloseAllSessions:
+            // Only this client's sessions: the others belong to other processes.
+            return serveCall<HUlong>(r, w, [&](CK_SLOT_ID slot) {
+                std::vector<CK_SESSION_HANDLE> mine;
+                {
+                    std::lock_guard lock(mutex_);
+                    Client& c = clients_[client];
+                    for (auto [session, onSlot] : c.slots)
+                        if (onSlot == slot) mine.push_back(session);
+                    for (CK_SESSION_HANDLE s : mine) {
+                        c.sessions.erase(s);
+                        c.slots.erase(s);
+                    }
+                }
+                for (CK_SESSION_HANDLE s : mine) f->C_CloseSession(s);
+                return CKR_OK;
+            });
+        case Fn::C_GetSessionInfo:
+            return serveCall<HUlong, HOutValue<CK_SESSION_INFO>>(r, w, f->C_GetSessionInfo);
+        case Fn::C_GetOperationState:
+            return serveCall<HUlong, Bytes>(r, w, f->C_GetOperationState);
+        case Fn::C_SetOperationState:
+            return serveCall<HUlong, HIn, HUlong, HUlong>(r, w, f->C_SetOperationState);
+        case Fn::C_Login:
+            return serveCall<HUlong, HUlong, HIn>(
+                r, w, [&](CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin, CK_ULONG len) {
+                    CK_RV rv = f->C_Login(s, user, pin, len);
+                    if (user == CKU_USER && (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)) {
+                        std::lock_guard lock(mutex_);
+                        clients_[client].user = true;
+                    }
+                    return rv;
+                });
+        case Fn::C_Logout:
+            return serveCall<HUlong>(r, w, [&](CK_SESSION_HANDLE s) {
+                {
+                    std::lock_guard lock(mutex_);
+                    Client& me = clients_[client];
+                    bool others = false;
+                    for (auto& [id, c] : clients_) others |= id != client && c.user;
+                    if (me.user && others) {
+                        me.user = false;  // the token stays logged in for the others
+                        return CKR_OK;
+                    }
+                    me.user = false;
+                }
+                return f->C_Logout(s);
+            });
+        case Fn::C_CreateObject:
+            return serveCall<HUlong, HTemplate, HOutValue<CK_ULONG>>(r, w, f->C_CreateObject);
+        case Fn::C_CopyObject:
+            return serveCall<HUlong, HUlong, HTemplate, HOutValue<CK_ULONG>>(r, w, f->C_CopyObject);
+        case Fn::C_DestroyObject:
+            return serveCall<HUlong, HUlong>(r, w, f->C_DestroyObject);
+        case Fn::C_GetObjectSize:
+            return serveCall<HUlong, HUlong, HOutValue<CK_ULONG>>(r, w, f->C_GetObjectSize);
+        case Fn::C_GetAttributeValue:
+            return serveCall<HUlong, HUlong, HQuery>(r, w, f->C_GetAttributeValue);
+        case Fn::C_SetAttributeValue:
+            return serveCall<HUlong, HUlong, HTemplate>(r, w, f->C_SetAttributeValue);
+        case Fn::C_FindObjectsInit:
+            return serveCall<HUlong, HTemplate>(r, w, f->C_FindObjectsInit);
+        case Fn::C_FindObjects:
+            return serveCall<HUlong, HFound>(r, w, f->C_FindObjects);
+        case Fn::C_FindObjectsFinal:
+            return serveCall<HUlong>(r, w, f->C_FindObjectsFinal);
+        case Fn::C_EncryptInit:
+            return serveCall<HUlong, HMech, HUlong>(r, w, f->C_EncryptInit);
+        case Fn::C_Encrypt:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_Encrypt);
+        case Fn::C_EncryptUpdate:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_EncryptUpdate);
+        case Fn::C_EncryptFinal:
+            return serveCall<HUlong, Bytes>(r, w, f->C_EncryptFinal);
+        case Fn::C_DecryptInit:
+            return serveCall<HUlong, HMech, HUlong>(r, w, f->C_DecryptInit);
+        case Fn::C_Decrypt:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_Decrypt);
+        case Fn::C_DecryptUpdate:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_DecryptUpdate);
+        case Fn::C_DecryptFinal:
+            return serveCall<HUlong, Bytes>(r, w, f->C_DecryptFinal);
+        case Fn::C_DigestInit:
+            return serveCall<HUlong, HMech>(r, w, f->C_DigestInit);
+        case Fn::C_Digest:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_Digest);
+        case Fn::C_DigestUpdate:
+            return serveCall<HUlong, HIn>(r, w, f->C_DigestUpdate);
+        case Fn::C_DigestKey:
+            return serveCall<HUlong, HUlong>(r, w, f->C_DigestKey);
+        case Fn::C_DigestFinal:
+            return serveCall<HUlong, Bytes>(r, w, f->C_DigestFinal);
+        case Fn::C_SignInit:
+            return serveCall<HUlong, HMech, HUlong>(r, w, f->C_SignInit);
+        case Fn::C_Sign:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_Sign);
+        case Fn::C_SignUpdate:
+            return serveCall<HUlong, HIn>(r, w, f->C_SignUpdate);
+        case Fn::C_SignFinal:
+            return serveCall<HUlong, Bytes>(r, w, f->C_SignFinal);
+        case Fn::C_SignRecoverInit:
+            return serveCall<HUlong, HMech, HUlong>(r, w, f->C_SignRecoverInit);
+        case Fn::C_SignRecover:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_SignRecover);
+        case Fn::C_VerifyInit:
+            return serveCall<HUlong, HMech, HUlong>(r, w, f->C_VerifyInit);
+        case Fn::C_Verify:
+            return serveCall<HUlong, HIn, HIn>(r, w, f->C_Verify);
+        case Fn::C_VerifyUpdate:
+            return serveCall<HUlong, HIn>(r, w, f->C_VerifyUpdate);
+        case Fn::C_VerifyFinal:
+            return serveCall<HUlong, HIn>(r, w, f->C_VerifyFinal);
+        case Fn::C_VerifyRecoverInit:
+            return serveCall<HUlong, HMech, HUlong>(r, w, f->C_VerifyRecoverInit);
+        case Fn::C_VerifyRecover:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_VerifyRecover);
+        case Fn::C_DigestEncryptUpdate:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_DigestEncryptUpdate);
+        case Fn::C_DecryptDigestUpdate:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_DecryptDigestUpdate);
+        case Fn::C_SignEncryptUpdate:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_SignEncryptUpdate);
+        case Fn::C_DecryptVerifyUpdate:
+            return serveCall<HUlong, HIn, Bytes>(r, w, f->C_DecryptVerifyUpdate);
+        case Fn::C_GenerateKey:
+            return serveCall<HUlong, HMech, HTemplate, HOutValue<CK_ULONG>>(r, w, f->C_GenerateKey);
+        case Fn::C_GenerateKeyPair:
+            return serveCall<HUlong, HMech, HTemplate, HTemplate, HOutValue<CK_ULONG>,
+                             HOutValue<CK_ULONG>>(r, w, f->C_GenerateKeyPair);
+        case Fn::C_WrapKey:
+            return serveCall<HUlong, HMech, HUlong, HUlong, Bytes>(r, w, f->C_WrapKey);
+        case Fn::C_UnwrapKey:
+            return serveCall<HUlong, HMech, HUlong, HIn, HTemplate, HOutValue<CK_ULONG>>(
+                r, w, f->C_UnwrapKey);
+        case Fn::C_DeriveKey:
+            return serveCall<HUlong, HMech, HUlong, HTemplate, HOutValue<CK_ULONG>>(r, w,
+                                                                                    f->C_DeriveKey);
+        case Fn::C_SeedRandom:
+            return serveCall<HUlong, HIn>(r, w, f->C_SeedRandom);
+        case Fn::C_GenerateRandom:
+            return serveCall<HUlong, HOutFixed>(r, w, f->C_GenerateRandom);
+        default:
+            // Initialize, Finalize, GetFunctionList, GetFunctionStatus,
+            // CancelFunction, WaitForSlotEvent are the client's own.
+            if (!r.atEnd()) return std::nullopt;
+            w.u64(CKR_FUNCTION_NOT_SUPPORTED);
+            return CKR_FUNCTION_NOT_SUPPORTED;
+    }
+}
+
+void Host::stop() {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
+}
+
+bool Host::waitIdle(std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    return idle_.wait_for(lock, limit, [&] { return open_.empty(); });
+}
+
+// Binds the listening socket, mode 0600. Refuses a path where another host
+// is already listening; removes a stale socket left by one that died.
+int listenOn(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+        std::cerr << "p11cluster serve: --socket " << path << ": path too long\n";
+        return -1;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            std::cerr << "p11cluster serve: --socket " << path << ": exists and is not a socket\n";
+            return -1;
+        }
+        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        ::close(probe);
+        if (live) {
+            std::cerr << "p11cluster serve: --socket " << path
+                      << ": another member host is listening there\n";
+            return -1;
+        }
+        ::unlink(path.c_str());
+    }
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = ::umask(077);
+    int bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old);
+    if (bound != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 128) != 0) {
+        std::cerr << "p11cluster serve: --socket " << path << ": " << std::strerror(errno) << "\n";
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+}  // namespace
+
+int serve(const HostOptions& options) {
+    std::shared_ptr<ModuleLibrary> module;
+    try {
+        module = ModuleLibrary::open(options.module);
+    } catch (const ModuleLoadError& e) {
+        std::cerr << "p11cluster serve: --module: " << e.what() << "\n";
+        return 1;
+    }
+    int listener = listenOn(options.socket);
+    if (listener < 0) return 1;
+    if (::pipe2(gWake, O_CLOEXEC) != 0) return 1;
+    struct sigaction action {};
+    action.sa_handler = onSignal;
+    ::sigaction(SIGTERM, &action, nullptr);
+    ::sigaction(SIGINT, &action, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    Host host(module->functions());
+    log::info("member host: serving ", options.module, " on ", options.socket);
+    for (;;) {
+        pollfd fds[2] = {{listener, POLLIN, 0}, {gWake[0], POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (fds[1].revents) break;
+        if (fds[0].revents & POLLIN) {
+            int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) continue;
+            std::thread([&host, fd] { host.connection(fd); }).detach();
+        }
+    }
+    ::close(listener);
+    ::unlink(options.socket.c_str());
+    host.stop();
+    if (!host.waitIdle(std::chrono::seconds(5))) {
+        // A call is stuck inside the module: finalizing it now is unsafe.
+        log::warn("member host: calls still running; exiting without C_Finalize");
+        std::_Exit(0);
+    }
+    log::info("member host: stopped");
+    return 0;
+}
+
+}  // namespace p11c::remote

@@ -1,0 +1,196 @@
+// Members in their own processes (`p11cluster serve`): the cluster works
+// over them exactly as over loaded modules, and goes on serving while
+// member processes are killed, frozen and restarted for real.
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "integration/cluster_fixture.h"
+#include "integration/crypto_helpers.h"
+#include "support/member_host.h"
+
+using namespace p11c::test;
+
+namespace {
+
+CK_BBOOL yes = CK_TRUE;
+const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+struct RemoteCluster : ClusterFixture {
+    explicit RemoteCluster(unsigned members = 3, const std::string& cluster = "")
+        : ClusterFixture(members), hosts(env) {
+        env.writeConfig("label = \"remote\"\n" + cluster, hosts.memberTables());
+        REQUIRE(env.initTransportKey() == 0);
+    }
+    MemberHosts hosts;
+};
+
+KeyPair generateEc(ClusterFixture& f, const std::string& id) {
+    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_ATTRIBUTE priv[] = {
+        {CKA_TOKEN, &yes, 1},  {CKA_PRIVATE, &yes, 1},
+        {CKA_SIGN, &yes, 1},   {CKA_SENSITIVE, &yes, 1},
+        {CKA_DERIVE, &yes, 1}, {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    KeyPair p;
+    REQUIRE_OK(
+        f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 4, priv, 6, &p.publicKey, &p.privateKey));
+    return p;
+}
+
+// Signs a digest with ECDSA and verifies it with the public key, both
+// through the cluster; returns the first CK_RV that is not CKR_OK.
+CK_RV signAndVerify(ClusterFixture& f, const KeyPair& key) {
+    CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
+    Bytes digest = sha256(bytesOf("remote members"));
+    CK_BYTE signature[128];
+    CK_ULONG length = sizeof signature;
+    if (CK_RV rv = f.p11()->C_SignInit(f.session, &mech, key.privateKey); rv != CKR_OK) return rv;
+    if (CK_RV rv = f.p11()->C_Sign(f.session, digest.data(), digest.size(), signature, &length);
+        rv != CKR_OK)
+        return rv;
+    if (CK_RV rv = f.p11()->C_VerifyInit(f.session, &mech, key.publicKey); rv != CKR_OK) return rv;
+    return f.p11()->C_Verify(f.session, digest.data(), digest.size(), signature, length);
+}
+
+}  // namespace
+
+TEST_CASE("remote members: keys are generated, replicated and used over member hosts", "[remote]") {
+    RemoteCluster f;
+    f.start();
+    KeyPair key = generateEc(f, "remote-ec");
+    for (int i = 0; i < 6; ++i) CHECK_RV(signAndVerify(f, key), CKR_OK);
+
+    // AES-GCM and RSA-OAEP carry parameters with pointers in them.
+    CK_MECHANISM aesGen{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE aesTemplate[] = {{CKA_TOKEN, &yes, 1},
+                                  {CKA_VALUE_LEN, &len, sizeof len},
+                                  {CKA_ENCRYPT, &yes, 1},
+                                  {CKA_DECRYPT, &yes, 1}};
+    CK_OBJECT_HANDLE aes;
+    REQUIRE_OK(f.p11()->C_GenerateKey(f.session, &aesGen, aesTemplate, 4, &aes));
+    Bytes iv = randomBytes(12), aad = bytesOf("header"), plain = bytesOf("secret message");
+    CK_GCM_PARAMS gcm{iv.data(), iv.size(), 96, aad.data(), aad.size(), 128};
+    CK_MECHANISM mech{CKM_AES_GCM, &gcm, sizeof gcm};
+    CK_BYTE cipher[64], back[64];
+    CK_ULONG cipherLen = sizeof cipher, backLen = sizeof back;
+    REQUIRE_OK(f.p11()->C_EncryptInit(f.session, &mech, aes));
+    REQUIRE_OK(f.p11()->C_Encrypt(f.session, plain.data(), plain.size(), cipher, &cipherLen));
+    CHECK(cipherLen == plain.size() + 16);
+    // Every member decrypts what one of them encrypted (round-robin moves on).
+    for (int i = 0; i < 3; ++i) {
+        backLen = sizeof back;
+        REQUIRE_OK(f.p11()->C_DecryptInit(f.session, &mech, aes));
+        REQUIRE_OK(f.p11()->C_Decrypt(f.session, cipher, cipherLen, back, &backLen));
+        CHECK(Bytes(back, back + backLen) == plain);
+    }
+    // A wrong AAD is the caller's result, not a member fault.
+    Bytes otherAad = bytesOf("other");
+    CK_GCM_PARAMS wrong{iv.data(), iv.size(), 96, otherAad.data(), otherAad.size(), 128};
+    CK_MECHANISM wrongMech{CKM_AES_GCM, &wrong, sizeof wrong};
+    REQUIRE_OK(f.p11()->C_DecryptInit(f.session, &wrongMech, aes));
+    backLen = sizeof back;
+    CHECK(f.p11()->C_Decrypt(f.session, cipher, cipherLen, back, &backLen) != CKR_OK);
+
+    // ECDH: CK_ECDH1_DERIVE_PARAMS points at the peer's public point.
+    KeyPair peer = generateEc(f, "remote-peer");
+    Bytes point = attribute(f.p11(), f.session, peer.publicKey, CKA_EC_POINT);
+    REQUIRE(point.size() == 67);  // DER OCTET STRING around 04 || X || Y
+    CK_ECDH1_DERIVE_PARAMS ecdh{CKD_NULL, 0, nullptr, 65, point.data() + 2};
+    CK_MECHANISM derive{CKM_ECDH1_DERIVE, &ecdh, sizeof ecdh};
+    CK_OBJECT_CLASS secretClass = CKO_SECRET_KEY;
+    CK_KEY_TYPE generic = CKK_GENERIC_SECRET;
+    CK_ULONG secretLen = 32;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE derived[] = {{CKA_CLASS, &secretClass, sizeof secretClass},
+                              {CKA_KEY_TYPE, &generic, sizeof generic},
+                              {CKA_VALUE_LEN, &secretLen, sizeof secretLen},
+                              {CKA_TOKEN, &no, 1},
+                              {CKA_SENSITIVE, &no, 1},
+                              {CKA_EXTRACTABLE, &yes, 1}};
+    CK_OBJECT_HANDLE secret;
+    REQUIRE_OK(f.p11()->C_DeriveKey(f.session, &derive, key.privateKey, derived, 6, &secret));
+    CHECK(attribute(f.p11(), f.session, secret, CKA_VALUE).size() == 32);
+
+    f.finalize();
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    INFO(report);
+}
+
+TEST_CASE("remote members: a killed member process is routed around without errors",
+          "[remote][failover]") {
+    RemoteCluster f;
+    f.start();
+    KeyPair key = generateEc(f, "kill-me");
+    for (int i = 0; i < 3; ++i) REQUIRE_RV(signAndVerify(f, key), CKR_OK);
+
+    f.hosts[1].kill();
+    int errors = 0;
+    for (int i = 0; i < 30; ++i) errors += signAndVerify(f, key) != CKR_OK;
+    CHECK(errors == 0);
+
+    f.hosts[0].kill();
+    for (int i = 0; i < 30; ++i) errors += signAndVerify(f, key) != CKR_OK;
+    CHECK(errors == 0);  // one member holding the key is enough
+
+    // With every member gone the caller gets a clean device error.
+    f.hosts[2].kill();
+    CHECK_RV(signAndVerify(f, key), CKR_DEVICE_ERROR);
+}
+
+TEST_CASE("remote members: a frozen member costs one deadline, then is routed around",
+          "[remote][failover]") {
+    RemoteCluster f(3, "call_timeout_ms = 400\n");
+    f.start();
+    KeyPair key = generateEc(f, "frozen");
+    for (int i = 0; i < 3; ++i) REQUIRE_RV(signAndVerify(f, key), CKR_OK);
+
+    f.hosts[0].freeze();
+    using Clock = std::chrono::steady_clock;
+    std::vector<double> ms;
+    int errors = 0;
+    for (int i = 0; i < 20; ++i) {
+        auto t0 = Clock::now();
+        errors += signAndVerify(f, key) != CKR_OK;
+        ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    f.hosts[0].thaw();
+    CHECK(errors == 0);
+    int slow = 0;
+    for (double m : ms) {
+        CHECK(m < 400 + 1500);  // one deadline at most, plus the work
+        slow += m >= 400;
+    }
+    CHECK(slow <= 1);  // the frozen member costs one caller one deadline, once
+}
+
+TEST_CASE("remote members: a member host that restarts is not used with stale sessions",
+          "[remote][failover]") {
+    RemoteCluster f;
+    f.start();
+    KeyPair key = generateEc(f, "restart");
+    for (int i = 0; i < 3; ++i) REQUIRE_RV(signAndVerify(f, key), CKR_OK);
+    f.hosts[2].restart();
+    int errors = 0;
+    for (int i = 0; i < 20; ++i) errors += signAndVerify(f, key) != CKR_OK;
+    CHECK(errors == 0);
+    // The restarted host's log shows no session from the old process was used.
+    f.finalize();
+    CHECK(f.env.verify() == 0);
+}
+
+TEST_CASE("remote members: a host refuses a socket path in use and a missing module", "[remote]") {
+    SoftHsmEnv env(1);
+    MemberHost host(env, "busy");
+    std::string second = std::string(toolPath()) + " serve --module " + softhsmPath() +
+                         " --socket " + env.dir() + "/busy.sock 2>" + env.dir() + "/err.txt";
+    CHECK(std::system(second.c_str()) != 0);
+    std::string missing = std::string(toolPath()) + " serve --module /nonexistent.so --socket " +
+                          env.dir() + "/x.sock 2>" + env.dir() + "/err2.txt";
+    CHECK(std::system(missing.c_str()) != 0);
+}

@@ -1,0 +1,102 @@
+#include "support/member_host.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace p11c::test {
+namespace {
+
+bool accepts(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
+MemberHost::MemberHost(const SoftHsmEnv& env, const std::string& name)
+    : socket_(env.dir() + "/" + name + ".sock"), log_(env.dir() + "/" + name + ".log") {
+    start();
+}
+
+MemberHost::~MemberHost() {
+    if (running()) kill();
+}
+
+void MemberHost::start() {
+    if (running()) throw std::logic_error("member host already running");
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            ::dup2(fd, 2);
+            ::dup2(fd, 1);
+        }
+        ::execl(toolPath(), "p11cluster", "serve", "--module", softhsmPath(), "--socket",
+                socket_.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    pid_ = pid;
+    frozen_ = false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!accepts(socket_)) {
+        int status;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("member host exited at start; see " + log_);
+        }
+        if (std::chrono::steady_clock::now() > deadline)
+            throw std::runtime_error("member host did not start; see " + log_);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+void MemberHost::kill() {
+    if (!running()) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    frozen_ = false;
+}
+
+void MemberHost::freeze() {
+    if (running() && !frozen_) ::kill(pid_, SIGSTOP);
+    frozen_ = true;
+}
+
+void MemberHost::thaw() {
+    if (running() && frozen_) ::kill(pid_, SIGCONT);
+    frozen_ = false;
+}
+
+MemberHosts::MemberHosts(const SoftHsmEnv& e) : env(e) {
+    for (unsigned i = 0; i < env.members(); ++i)
+        hosts.push_back(std::make_unique<MemberHost>(env, std::string("host-") + char('a' + i)));
+}
+
+std::string MemberHosts::memberTables(const std::string& extra) const {
+    std::ostringstream out;
+    for (unsigned i = 0; i < env.members(); ++i)
+        out << "[[member]]\nname = \"" << char('a' + i) << "\"\nremote = \"" << hosts[i]->address()
+            << "\"\ntoken = \"pkcs11:token=" << env.memberLabel(i) << "\"\n"
+            << extra << "\n";
+    return out.str();
+}
+
+}  // namespace p11c::test

@@ -1,0 +1,53 @@
+// Test support: a member token served by its own process
+// (`p11cluster serve`), which tests kill (SIGKILL), freeze (SIGSTOP),
+// thaw and restart for real. Each host serves the SoftHSM module of a
+// SoftHsmEnv; the cluster reaches member i through host i's socket.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/softhsm_env.h"
+
+namespace p11c::test {
+
+class MemberHost {
+  public:
+    // Starts the host; its socket and log live in the env's directory.
+    MemberHost(const SoftHsmEnv& env, const std::string& name);
+    ~MemberHost();  // kills the process if it still runs
+    MemberHost(const MemberHost&) = delete;
+    MemberHost& operator=(const MemberHost&) = delete;
+
+    void start();   // waits until the socket accepts connections
+    void kill();    // SIGKILL and reap: a crashed HSM client or host
+    void freeze();  // SIGSTOP: a hung HSM
+    void thaw();    // SIGCONT
+    void restart() { kill(), start(); }
+    bool running() const { return pid_ > 0; }
+
+    std::string address() const { return "unix:" + socket_; }
+    const std::string& logPath() const { return log_; }
+
+  private:
+    std::string socket_;
+    std::string log_;
+    pid_t pid_ = -1;
+    bool frozen_ = false;
+};
+
+// One host per member of `env`, and the [[member]] tables that reach the
+// tokens through them (remote = ...), for SoftHsmEnv::writeConfig.
+struct MemberHosts {
+    explicit MemberHosts(const SoftHsmEnv& env);
+    std::string memberTables(const std::string& extra = "") const;
+    MemberHost& operator[](unsigned i) { return *hosts[i]; }
+
+    const SoftHsmEnv& env;
+    std::vector<std::unique_ptr<MemberHost>> hosts;
+};
+
+}  // namespace p11c::test
