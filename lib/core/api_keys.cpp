@@ -4,6 +4,8 @@
 // policy) and copied to the others under the transport key before the call
 // returns; fewer holders than the write quorum undo the generation. Unwrap and derive are
 // deterministic: run on every member that holds the base key, with the same inputs.
+#include <shared_mutex>
+
 #include <algorithm>
 
 #include "core/api.h"
@@ -129,6 +131,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (pMechanism == nullptr || badTemplate(pTemplate, ulCount) || phKey == nullptr)
         return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     const bool token = objects::templateFlag(pTemplate, ulCount, CKA_TOKEN, false);
     MemberTemplate templ(pTemplate, ulCount, pMechanism->mechanism);
     Placement made{};
@@ -165,6 +168,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         phPrivateKey == nullptr)
         return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     const bool publicToken =
         objects::templateFlag(pPublicKeyTemplate, ulPublicKeyAttributeCount, CKA_TOKEN, false);
     const bool privateToken =
@@ -256,6 +260,7 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         badTemplate(pTemplate, ulAttributeCount) || phKey == nullptr)
         return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     const bool token = objects::templateFlag(pTemplate, ulAttributeCount, CKA_TOKEN, false);
     CK_RV rv;
     try {
@@ -280,6 +285,7 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (pMechanism == nullptr || badTemplate(pTemplate, ulAttributeCount) || phKey == nullptr)
         return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     const bool token = objects::templateFlag(pTemplate, ulAttributeCount, CKA_TOKEN, false);
     CK_RV rv;
     try {

@@ -1,4 +1,6 @@
 // Chapter 5.7 of the specification: object management.
+#include <shared_mutex>
+
 #include "core/api.h"
 #include "core/objects.h"
 #include "core/runtime.h"
@@ -18,6 +20,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_
     auto session = cluster.sessions().get(hSession);
     if (badTemplate(pTemplate, ulCount) || phObject == nullptr) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     *phObject = objects::create(cluster, *session, pTemplate, ulCount);
     return CKR_OK;
 }
@@ -28,6 +31,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
     auto session = cluster.sessions().get(hSession);
     if (badTemplate(pTemplate, ulCount) || phNewObject == nullptr) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     *phNewObject = objects::copy(cluster, *session, hObject, pTemplate, ulCount);
     return CKR_OK;
 }
@@ -36,6 +40,7 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject) {
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     objects::destroy(cluster, *session, hObject);
     return CKR_OK;
 }
@@ -64,6 +69,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
     auto session = cluster.sessions().get(hSession);
     if (pTemplate == nullptr || ulCount == 0) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
+    std::shared_lock gate(cluster.writeGate());
     objects::setAttributes(cluster, *session, hObject, pTemplate, ulCount);
     return CKR_OK;
 }

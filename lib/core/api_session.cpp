@@ -83,6 +83,7 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
     auto session = cluster.sessions().get(hSession);
     if (pPin == nullptr && ulPinLen != 0) return CKR_ARGUMENTS_BAD;
     cluster.login(*session, userType, pPin, ulPinLen);
+    if (userType == CKU_USER) cluster.afterLogin();
     return CKR_OK;
 }
 

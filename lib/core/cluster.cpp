@@ -50,12 +50,14 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
                 throw ModuleLoadError("member \"" + members[i].name +
                                       "\": its token is the same as member \"" + members[j].name +
                                       "\"'s");
-    cluster->anchors_.assign(members.size(), CK_INVALID_HANDLE);
+    cluster->anchors_ = std::vector<std::atomic<CK_SESSION_HANDLE>>(members.size());
+    cluster->probes_ = std::make_unique<ProbeState[]>(members.size());
     for (unsigned i = 0; i < members.size(); ++i) {
         Member& m = *cluster->members_[i];
-        CK_RV rv =
-            m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION,
-                   nullptr, nullptr, &cluster->anchors_[i]);
+        CK_SESSION_HANDLE anchor = CK_INVALID_HANDLE;
+        CK_RV rv = m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(),
+                          CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &anchor);
+        cluster->anchors_[i].store(anchor);
         if (rv != CKR_OK)
             throw ModuleLoadError("member \"" + m.name() +
                                   "\": C_OpenSession failed: " + rvName(rv));
@@ -73,12 +75,18 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
 }
 
 Cluster::~Cluster() {
+    {
+        std::lock_guard lock(proberMutex_);
+        proberStop_ = true;
+    }
+    proberWake_.notify_all();
+    if (prober_.joinable()) prober_.join();
     sessions_.removeAll();  // closes member sessions
     for (unsigned i = 0; i < anchors_.size(); ++i) {
-        if (anchors_[i] == CK_INVALID_HANDLE) continue;
-        if (loginState() != kNotLoggedIn)
-            members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchors_[i]);
-        members_[i]->call(&CK_FUNCTION_LIST::C_CloseSession, anchors_[i]);
+        CK_SESSION_HANDLE anchor = anchors_[i].load();
+        if (anchor == CK_INVALID_HANDLE || members_[i]->health() == Health::Down) continue;
+        if (loginState() != kNotLoggedIn) members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchor);
+        members_[i]->call(&CK_FUNCTION_LIST::C_CloseSession, anchor);
     }
 }
 
@@ -236,17 +244,24 @@ unsigned Cluster::pick(std::span<const unsigned> candidates) {
 }
 
 void Cluster::memberFault(unsigned member, CK_RV rv, const char* during) {
-    log::warn("member ", members_[member]->name(), ": ", during, " failed with ", rvName(rv),
-              "; routing around it");
-    members_[member]->setHealth(Health::Down, rvName(rv));
+    Member& m = *members_[member];
+    Health h = m.health();
+    if (h == Health::Up || h == Health::Syncing) {
+        log::warn("member ", m.name(), ": ", during, " failed with ", rvName(rv),
+                  "; routing around it");
+        m.setHealth(Health::Suspect, rvName(rv));
+    }
+    wakeProber();
 }
 
 void Cluster::lastSessionClosed() {
     std::lock_guard lock(loginMutex_);
     if (loginState() == kNotLoggedIn) return;
     for (unsigned i = 0; i < members_.size(); ++i)
-        members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchors_[i]);
+        if (members_[i]->health() != Health::Down)
+            members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchorSession(i));
     loginState_.store(kNotLoggedIn, std::memory_order_release);
+    userPin_ = Secret();
 }
 
 CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
@@ -256,7 +271,7 @@ CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
     }
     CK_OBJECT_HANDLE found = CK_INVALID_HANDLE;
     try {
-        found = replication::findTransportKey(*members_[member], anchors_[member]);
+        found = replication::findTransportKey(*members_[member], anchorSession(member));
     } catch (const CkError& e) {
         log::warn("member ", members_[member]->name(),
                   ": looking for the transport key failed: ", rvName(e.rv()));
@@ -276,13 +291,20 @@ bool Cluster::isInternal(unsigned member, CK_SESSION_HANDLE session, CK_OBJECT_H
         auto it = internal_[member].find(object);
         if (it != internal_[member].end()) return it->second;
     }
+    // Keys: CKA_ID "p11cluster-..."; data objects (which have no CKA_ID):
+    // CKA_APPLICATION "p11cluster".
     static constexpr char kPrefix[] = "p11cluster-";
-    static constexpr CK_ATTRIBUTE_TYPE kId[] = {CKA_ID};
+    static constexpr char kApplication[] = "p11cluster";
+    static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_ID, CKA_APPLICATION};
     bool internal = false;
     try {
-        auto id = readAttributes(*members_[member], session, object, kId)[0];
-        internal = id && id->size() >= sizeof kPrefix - 1 &&
-                   std::memcmp(id->data(), kPrefix, sizeof kPrefix - 1) == 0;
+        auto values = readAttributes(*members_[member], session, object, kTypes);
+        const auto& id = values[0];
+        const auto& app = values[1];
+        internal = (id && id->size() >= sizeof kPrefix - 1 &&
+                    std::memcmp(id->data(), kPrefix, sizeof kPrefix - 1) == 0) ||
+                   (app && app->size() == sizeof kApplication - 1 &&
+                    std::memcmp(app->data(), kApplication, sizeof kApplication - 1) == 0);
     } catch (const CkError&) {
         // unreadable: not one of ours
     }

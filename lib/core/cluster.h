@@ -10,10 +10,14 @@
 #include <pkcs11.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -21,6 +25,7 @@
 #include "core/session.h"
 #include "member/member.h"
 #include "routing/policy.h"
+#include "util/secret.h"
 
 namespace p11c {
 
@@ -53,8 +58,36 @@ class Cluster {
     unsigned pick(std::span<const unsigned> candidates);
     std::vector<unsigned> servingMembers() const;
     std::vector<unsigned> allMembers() const;
-    // Records a member fault seen by a caller; the member stops serving.
+    // Records a member fault seen by a caller; the member stops serving
+    // (Suspect) and the prober looks at it at once.
     void memberFault(unsigned member, CK_RV rv, const char* during);
+
+    // --- health, probing and repair (core/prober.cpp) -----------------------
+    // Starts probing members that are not Up: in a thread of its own, or,
+    // when the application forbids threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS),
+    // in callers' threads when a probe is due.
+    void startProber(bool ownThread);
+    // Runs the probes that are due, in the calling thread (one round at a
+    // time per process; returns at once if another thread is probing).
+    void probeDue();
+    // Without a prober thread: whether a probe is due (checked by every
+    // entry point before it takes any lock).
+    bool probeInline() const noexcept {
+        if (proberThread_) return false;
+        if (probeWanted_.load(std::memory_order_relaxed)) return true;
+        int64_t due = nextDue_.load(std::memory_order_relaxed);
+        return due != 0 && std::chrono::steady_clock::now().time_since_epoch().count() >= due;
+    }
+    // Caller writes hold this shared; repair holds it exclusively, so that a
+    // write never races with the copy or removal of the same object.
+    std::shared_mutex& writeGate() noexcept { return writeGate_; }
+    // After a user login: removes tombstoned objects, and repairs in the
+    // background when the members hold different numbers of objects.
+    void afterLogin();
+    // Members whose last repair is still to do (they serve meanwhile).
+    bool needsSync(unsigned member) const noexcept {
+        return probes_[member].needsSync.load(std::memory_order_relaxed);
+    }
 
     // --- login (shared by all sessions, as the specification requires) --
     CK_USER_TYPE loginState() const noexcept { return loginState_.load(std::memory_order_acquire); }
@@ -66,7 +99,9 @@ class Cluster {
     // Called when the last virtual session closes: the login ends.
     void lastSessionClosed();
     // The session on `member` that keeps this process's login alive there.
-    CK_SESSION_HANDLE anchorSession(unsigned member) const noexcept { return anchors_[member]; }
+    CK_SESSION_HANDLE anchorSession(unsigned member) const noexcept {
+        return anchors_[member].load(std::memory_order_acquire);
+    }
 
     // --- the cluster's own objects on the members -----------------------
     // The member's transport key (replication/transport.h), looked up once;
@@ -79,10 +114,18 @@ class Cluster {
   private:
     explicit Cluster(config::Config config);
     void computeMechanisms();
+    // One probe of a member that is not Up; true when it serves again.
+    bool probe(unsigned member);
+    void proberLoop();
+    void wakeProber();
+    // Reconciles every member that takes writes; needs the user login.
+    void repairMembers(const char* why);
+    // Logs the member in as the cluster is (user PIN kept since C_Login).
+    CK_RV loginMember(unsigned member);
 
     config::Config config_;
     std::vector<std::unique_ptr<Member>> members_;
-    std::vector<CK_SESSION_HANDLE> anchors_;
+    std::vector<std::atomic<CK_SESSION_HANDLE>> anchors_;
     std::unique_ptr<routing::Policy> policy_;
     SessionTable sessions_;
     ObjectIndex objects_;
@@ -96,6 +139,24 @@ class Cluster {
 
     std::mutex loginMutex_;
     std::atomic<CK_USER_TYPE> loginState_{kNotLoggedIn};
+    Secret userPin_;  // guarded by loginMutex_; kept to log in members that return
+
+    struct ProbeState {
+        std::chrono::steady_clock::time_point due{};
+        std::chrono::milliseconds backoff{0};
+        std::atomic<bool> needsSync{false};
+    };
+    std::unique_ptr<ProbeState[]> probes_;
+    std::shared_mutex writeGate_;
+    std::mutex probeRun_;  // one probe round at a time
+    std::mutex proberMutex_;
+    std::condition_variable proberWake_;
+    bool proberStop_ = false;
+    bool proberThread_ = false;
+    std::atomic<bool> repairWanted_{false};
+    std::atomic<bool> probeWanted_{false};
+    std::atomic<int64_t> nextDue_{0};  // earliest due probe (steady clock ticks), 0 = none
+    std::thread prober_;
 };
 
 }  // namespace p11c

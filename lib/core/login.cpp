@@ -55,9 +55,10 @@ void Cluster::login(Session& session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK
         const bool callerPin = usesCallerPin(mem, user);
         Secret own;
         if (!callerPin) own = mem.readOwnPin();
-        CK_RV rv = callerPin ? mem.call(&CK_FUNCTION_LIST::C_Login, anchors_[m], user, pin, pinLen)
-                             : mem.call(&CK_FUNCTION_LIST::C_Login, anchors_[m], user, own.data(),
-                                        own.size());
+        CK_SESSION_HANDLE anchor = anchorSession(m);
+        CK_RV rv = callerPin
+                       ? mem.call(&CK_FUNCTION_LIST::C_Login, anchor, user, pin, pinLen)
+                       : mem.call(&CK_FUNCTION_LIST::C_Login, anchor, user, own.data(), own.size());
         if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
             ++accepted;
             decided = decided || callerPin;
@@ -82,6 +83,7 @@ void Cluster::login(Session& session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK
         log::info(
             "login accepted by member PINs (pin_file/pin_env) without checking the "
             "caller's PIN");
+    if (user == CKU_USER) userPin_ = Secret(pin, pinLen);  // for members that return
     loginState_.store(user, std::memory_order_release);
 }
 
@@ -90,11 +92,12 @@ void Cluster::logout() {
     if (loginState() == kNotLoggedIn) throw CkError(CKR_USER_NOT_LOGGED_IN);
     for (unsigned m = 0; m < members_.size(); ++m) {
         if (members_[m]->health() == Health::Down) continue;
-        CK_RV rv = members_[m]->call(&CK_FUNCTION_LIST::C_Logout, anchors_[m]);
+        CK_RV rv = members_[m]->call(&CK_FUNCTION_LIST::C_Logout, anchorSession(m));
         if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN)
             log::warn("member ", members_[m]->name(), ": C_Logout failed: ", rvName(rv));
     }
     loginState_.store(kNotLoggedIn, std::memory_order_release);
+    userPin_ = Secret();
 }
 
 namespace {

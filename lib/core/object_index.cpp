@@ -142,6 +142,16 @@ void ObjectIndex::eraseLocked(CK_OBJECT_HANDLE object) {
     records_.erase(it);
 }
 
+void ObjectIndex::forgetMember(unsigned member) {
+    std::unique_lock lock(mutex_);
+    for (auto& [object, r] : records_) {
+        if (r.presence[member] == Presence::Present) byMember_.erase({member, r.handles[member]});
+        r.presence[member] = Presence::Unknown;
+        r.handles[member] = CK_INVALID_HANDLE;
+    }
+    absent_[member] = 0;
+}
+
 void ObjectIndex::remove(CK_OBJECT_HANDLE object) {
     std::unique_lock lock(mutex_);
     eraseLocked(object);

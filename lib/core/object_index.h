@@ -78,6 +78,9 @@ class ObjectIndex {
     void setView(CK_OBJECT_HANDLE object, std::shared_ptr<const CallerView> view);
 
     void remove(CK_OBJECT_HANDLE object);
+    // The member's handles are void (it restarted): everything there is
+    // Unknown again, to be resolved by identity.
+    void forgetMember(unsigned member);
     // Session objects die with their session on every member.
     void removeOwnedBy(CK_SESSION_HANDLE owner);
     // How many objects are known to be missing from `member`.

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "core/identity.h"
+#include "core/repair.h"
 #include "replication/fanout.h"
 #include "util/log.h"
 
@@ -20,6 +21,23 @@ bool templateFlag(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_ATTRIBUTE_TYPE type
     return fallback;
 }
 
+std::shared_ptr<const Identity> identityLocked(Cluster& cluster, Session& session,
+                                               CK_OBJECT_HANDLE object) {
+    ObjectIndex& index = cluster.objects();
+    std::shared_ptr<const Identity> identity = index.identity(object);
+    if (identity) return identity;
+    for (const Placement& p : index.placements(object)) {
+        if (!cluster.member(p.member).serving()) continue;
+        auto read =
+            readIdentity(cluster.member(p.member), session.memberSessionLocked(p.member), p.handle);
+        if (!read) continue;
+        identity = std::make_shared<const Identity>(std::move(*read));
+        index.setIdentity(object, identity);
+        return identity;
+    }
+    return nullptr;
+}
+
 CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                                unsigned member, bool* ambiguous) {
     if (ambiguous != nullptr) *ambiguous = false;
@@ -33,19 +51,8 @@ CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HAN
         case Presence::Unknown:
             break;
     }
-    std::shared_ptr<const Identity> identity = index.identity(object);
-    if (!identity) {
-        for (const Placement& p : index.placements(object)) {
-            if (!cluster.member(p.member).serving()) continue;
-            auto read = readIdentity(cluster.member(p.member),
-                                     session.memberSessionLocked(p.member), p.handle);
-            if (!read) continue;
-            identity = std::make_shared<const Identity>(std::move(*read));
-            index.setIdentity(object, identity);
-            break;
-        }
-        if (!identity) return CK_INVALID_HANDLE;  // cannot tell; do not guess
-    }
+    std::shared_ptr<const Identity> identity = identityLocked(cluster, session, object);
+    if (!identity) return CK_INVALID_HANDLE;  // cannot tell; do not guess
     Member& target = cluster.member(member);
     bool several = false;
     handle = findByIdentity(target, session.memberSessionLocked(member), *identity, &several);
@@ -69,8 +76,19 @@ CK_RV noHolder(Cluster& cluster, CK_OBJECT_HANDLE object) {
 
 CK_OBJECT_HANDLE record(Cluster& cluster, Session& session, bool token,
                         std::span<const Placement> placed) {
-    return cluster.objects().add(token, token ? CK_INVALID_HANDLE : session.handle(), placed,
-                                 Presence::Absent);
+    CK_OBJECT_HANDLE object = cluster.objects().add(
+        token, token ? CK_INVALID_HANDLE : session.handle(), placed, Presence::Absent);
+    // A token object's identity is read now, while its members serve: a
+    // member that missed it, or lost its handles in a restart, finds it by
+    // identity later even if the others are away by then.
+    if (token) {
+        try {
+            identityLocked(cluster, session, object);
+        } catch (const CkError&) {
+            // read again on first use
+        }
+    }
+    return object;
 }
 
 namespace {
@@ -79,7 +97,7 @@ namespace {
 std::vector<unsigned> writeTargets(Cluster& cluster) {
     std::vector<unsigned> targets = cluster.allMembers();
     std::stable_partition(targets.begin(), targets.end(),
-                          [&](unsigned m) { return cluster.member(m).serving(); });
+                          [&](unsigned m) { return cluster.member(m).takesWrites(); });
     return targets;
 }
 
@@ -141,6 +159,23 @@ void reportMissed(Cluster& cluster, const replication::Outcome& outcome, const c
         log::warn("member ", cluster.member(m).name(), ": missed ", what, "; marked for repair");
 }
 
+// A token object destroyed or renamed without every member taking it: the
+// old identity is tombstoned where the write landed (core/repair.h), so
+// that no member brings it back.
+void tombstoneIfMissed(Cluster& cluster, Session& session, const Identity* old,
+                       const replication::Outcome& outcome) {
+    if (old == nullptr || !old->token || outcome.done.size() == cluster.memberCount()) return;
+    std::vector<unsigned> took;
+    for (const Placement& p : outcome.done) took.push_back(p.member);
+    repair::tombstone(cluster, session, *old, took);
+}
+
+bool changesIdentity(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (templ[i].type == CKA_LABEL || templ[i].type == CKA_ID) return true;
+    return false;
+}
+
 }  // namespace
 
 CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ,
@@ -194,6 +229,7 @@ void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     auto targets = cluster.objects().candidates(object, writeTargets(cluster));
     const unsigned required = requiredOf(cluster, targets.size());
     auto handles = resolveForWrite(cluster, session, object, targets, required, "C_DestroyObject");
+    auto identity = identityLocked(cluster, session, object);
     auto outcome = replication::write(
         cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE*) {
@@ -205,6 +241,7 @@ void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
         {}, "C_DestroyObject");
     check(outcome.rv);
     reportMissed(cluster, outcome, "C_DestroyObject");
+    tombstoneIfMissed(cluster, session, identity.get(), outcome);
     cluster.objects().remove(object);
 }
 
@@ -307,6 +344,8 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     const unsigned required = requiredOf(cluster, targets.size());
     auto handles =
         resolveForWrite(cluster, session, object, targets, required, "C_SetAttributeValue");
+    auto identity =
+        changesIdentity(templ, count) ? identityLocked(cluster, session, object) : nullptr;
     auto outcome = replication::write(
         cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE*) {
@@ -318,6 +357,7 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
         {}, "C_SetAttributeValue");
     check(outcome.rv);
     reportMissed(cluster, outcome, "C_SetAttributeValue");
+    tombstoneIfMissed(cluster, session, identity.get(), outcome);
     for (unsigned m : outcome.missed) cluster.objects().place(object, m, Presence::Absent);
     cluster.objects().setIdentity(object, nullptr);  // label or id may have changed
 }

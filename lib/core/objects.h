@@ -7,6 +7,7 @@
 
 #include <pkcs11.h>
 
+#include <memory>
 #include <vector>
 
 #include "core/cluster.h"
@@ -21,6 +22,11 @@ namespace p11c::objects {
 // *ambiguous (if given) tells "several objects match here" from "none".
 CK_OBJECT_HANDLE resolveLocked(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                                unsigned member, bool* ambiguous = nullptr);
+
+// The object's identity, read from a serving member that holds it when the
+// index does not know it yet; nullptr when none can tell.
+std::shared_ptr<const Identity> identityLocked(Cluster& cluster, Session& session,
+                                               CK_OBJECT_HANDLE object);
 
 // What to return when no serving member holds an object.
 CK_RV noHolder(Cluster& cluster, CK_OBJECT_HANDLE object);

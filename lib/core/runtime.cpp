@@ -45,6 +45,7 @@ Cluster& cluster() {
     Cluster* c = current.load(std::memory_order_acquire);
     if (c == nullptr || forkGeneration.load(std::memory_order_relaxed) != initGeneration)
         throw CkError(CKR_CRYPTOKI_NOT_INITIALIZED);
+    if (c->probeInline()) c->probeDue();  // no lock is held here
     return *c;
 }
 
@@ -65,6 +66,10 @@ CK_RV initialize(CK_VOID_PTR initArgs) {
     try {
         config::Config config = config::loadFile(path);
         std::unique_ptr<Cluster> cluster = Cluster::start(std::move(config));
+        // An application that forbids threads gets its probes run in its
+        // own calls instead of a background thread.
+        const bool threads = args == nullptr || !(args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
+        cluster->startProber(threads);
         initGeneration = generation;
         current.store(cluster.release(), std::memory_order_release);
         return CKR_OK;

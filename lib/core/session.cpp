@@ -8,22 +8,29 @@
 namespace p11c {
 
 Session::Session(Cluster& cluster, CK_SESSION_HANDLE handle, CK_FLAGS flags, unsigned members)
-    : cluster_(cluster),
-      handle_(handle),
-      flags_(flags),
-      memberSessions_(members, CK_INVALID_HANDLE) {}
+    : cluster_(cluster), handle_(handle), flags_(flags), memberSessions_(members) {}
 
 Session::~Session() {
     for (unsigned m = 0; m < memberSessions_.size(); ++m) {
-        if (memberSessions_[m] == CK_INVALID_HANDLE) continue;
-        cluster_.member(m).call(&CK_FUNCTION_LIST::C_CloseSession, memberSessions_[m]);
+        const MemberSession& ms = memberSessions_[m];
+        if (ms.handle == CK_INVALID_HANDLE) continue;
+        Member& member = cluster_.member(m);
+        if (ms.generation != member.generation()) continue;  // void already
+        member.call(&CK_FUNCTION_LIST::C_CloseSession, ms.handle);
     }
 }
 
 CK_SESSION_HANDLE Session::memberSessionLocked(unsigned member) {
-    CK_SESSION_HANDLE& handle = memberSessions_[member];
-    if (handle != CK_INVALID_HANDLE) return handle;
+    MemberSession& ms = memberSessions_[member];
     Member& m = cluster_.member(member);
+    const uint64_t generation = m.generation(), epoch = m.sessionEpoch();
+    if (ms.handle != CK_INVALID_HANDLE && ms.generation == generation) {
+        if (ms.epoch == epoch) return ms.handle;
+        m.call(&CK_FUNCTION_LIST::C_CloseSession, ms.handle);  // retired: may hold stale work
+    }
+    CK_SESSION_HANDLE& handle = ms.handle;
+    ms.generation = generation;
+    ms.epoch = epoch;
     CK_RV rv =
         m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(), flags_, nullptr, nullptr, &handle);
     if (rv != CKR_OK) {

@@ -63,7 +63,12 @@ class Session {
     Cluster& cluster_;
     const CK_SESSION_HANDLE handle_;
     const CK_FLAGS flags_;
-    std::vector<CK_SESSION_HANDLE> memberSessions_;
+    struct MemberSession {
+        CK_SESSION_HANDLE handle = CK_INVALID_HANDLE;
+        uint64_t generation = 0;  // the member's generation when opened
+        uint64_t epoch = 0;       // and its session epoch
+    };
+    std::vector<MemberSession> memberSessions_;
     std::array<Operation, kOpKinds> ops_{};
 };
 

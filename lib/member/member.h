@@ -38,9 +38,24 @@ class Member {
     CK_FUNCTION_LIST* fn() const noexcept { return module_->functions(); }
     CK_FUNCTION_LIST_3_0* fn30() const noexcept { return module_->functions30(); }
 
+    // Changes whenever the member's sessions and object handles from before
+    // became void (ModuleLibrary::reconnect).
+    uint64_t generation() const noexcept { return module_->generation(); }
+    CK_RV reconnect() { return module_->reconnect(); }
+    // Sessions opened before a fault may hold half-done operations (a call
+    // that missed its deadline may still run on the member): a member that
+    // returns gets fresh sessions; the old ones are closed on next use.
+    uint64_t sessionEpoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
+    void retireSessions() noexcept { epoch_.fetch_add(1, std::memory_order_acq_rel); }
+
     routing::MemberStats& stats() noexcept { return stats_; }
     Health health() const noexcept { return health_.load(std::memory_order_acquire); }
     bool serving() const noexcept { return health() == Health::Up; }
+    // Syncing members already take writes, so that they miss none while repaired.
+    bool takesWrites() const noexcept {
+        Health h = health();
+        return h == Health::Up || h == Health::Syncing;
+    }
     void setHealth(Health next, const char* why);
 
     // Calls one function of the member's module, counting it for routing:
@@ -69,6 +84,7 @@ class Member {
     CK_SLOT_ID slot_;
     routing::MemberStats stats_;
     std::atomic<Health> health_{Health::Up};
+    std::atomic<uint64_t> epoch_{0};
 };
 
 }  // namespace p11c

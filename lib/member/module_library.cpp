@@ -104,6 +104,14 @@ std::shared_ptr<ModuleLibrary> ModuleLibrary::open(const std::string& path) {
     return module;
 }
 
+CK_RV ModuleLibrary::reconnect() {
+    if (!remote_) return CKR_OK;
+    std::lock_guard lock(reconnectMutex_);
+    functions_->C_Finalize(nullptr);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    return functions_->C_Initialize(nullptr);
+}
+
 ModuleLibrary::~ModuleLibrary() {
     std::lock_guard lock(registryMutex);
     if (functions_ != nullptr && initialisedByUs_) functions_->C_Finalize(nullptr);

@@ -9,8 +9,11 @@
 
 #include <pkcs11.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -42,6 +45,14 @@ class ModuleLibrary {
     CK_FUNCTION_LIST* functions() const noexcept { return functions_; }
     // The 3.0 function list where the module offers one, else nullptr.
     CK_FUNCTION_LIST_3_0* functions30() const noexcept { return functions30_; }
+    bool remote() const noexcept { return remote_ != nullptr; }
+
+    // Starts over with a member host that lost our sessions (it restarted):
+    // C_Finalize and C_Initialize on the client. Every session and object
+    // handle from before is void afterwards, which generation() tells.
+    // A loaded module is left alone (its sessions survive its faults).
+    CK_RV reconnect();
+    uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   private:
     ModuleLibrary() = default;
@@ -52,6 +63,8 @@ class ModuleLibrary {
     CK_FUNCTION_LIST* functions_ = nullptr;
     CK_FUNCTION_LIST_3_0* functions30_ = nullptr;
     bool initialisedByUs_ = false;
+    std::mutex reconnectMutex_;
+    std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace p11c

@@ -76,6 +76,7 @@ class RemoteClient {
     bool initialized_ = false;
     int control_ = -1;
     std::vector<int> idle_;
+    uint64_t epoch_ = 0;  // counts C_Initialize; connections of an older epoch are dropped
     uint64_t hostInstance_ = 0;
     std::atomic<bool> stale_{false};  // the host lost our sessions: refuse until re-initialized
     std::atomic<bool> forked_{false};

@@ -36,6 +36,21 @@ std::vector<CK_ATTRIBUTE_TYPE> carried(CK_OBJECT_CLASS cls) {
                      CKA_EC_POINT, CKA_PRIME,   CKA_SUBPRIME,        CKA_BASE,
                      CKA_VALUE};
             break;
+        case CKO_CERTIFICATE:
+            extra = {CKA_CERTIFICATE_TYPE,
+                     CKA_CERTIFICATE_CATEGORY,
+                     CKA_SUBJECT,
+                     CKA_ISSUER,
+                     CKA_SERIAL_NUMBER,
+                     CKA_VALUE,
+                     CKA_URL,
+                     CKA_HASH_OF_SUBJECT_PUBLIC_KEY,
+                     CKA_HASH_OF_ISSUER_PUBLIC_KEY,
+                     CKA_JAVA_MIDP_SECURITY_DOMAIN};
+            break;
+        case CKO_DATA:
+            extra = {CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE};
+            break;
         default:
             break;
     }
@@ -87,7 +102,9 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
 
     std::vector<CK_BYTE> blob;
     CK_MECHANISM wrap{kTransportWrap, nullptr, 0};
-    if (cls != CKO_PUBLIC_KEY) {
+    // Objects without secrets travel as their attributes.
+    const bool plain = cls == CKO_PUBLIC_KEY || cls == CKO_CERTIFICATE || cls == CKO_DATA;
+    if (!plain) {
         CK_OBJECT_HANDLE transport = cluster.transportKey(source);
         if (transport == CK_INVALID_HANDLE) {
             log::error("member ", from.name(),
@@ -121,7 +138,7 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
         CK_RV rv;
         try {
             CK_SESSION_HANDLE toSession = session.memberSessionLocked(target);
-            if (cls == CKO_PUBLIC_KEY) {
+            if (plain) {
                 rv = to.call(&CK_FUNCTION_LIST::C_CreateObject, toSession, templ.attrs.data(),
                              static_cast<CK_ULONG>(templ.attrs.size()), &made);
             } else {
@@ -141,7 +158,7 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
             continue;
         }
         if (classify(rv) == RvClass::MemberFault) cluster.memberFault(target, rv, "key copy");
-        log::error("member ", to.name(), ": copying a generated key failed: ", rvName(rv));
+        log::error("member ", to.name(), ": copying a key or object failed: ", rvName(rv));
         result.missed.push_back(target);
     }
     if (!blob.empty()) ::explicit_bzero(blob.data(), blob.size());

@@ -1,5 +1,6 @@
 // Copying a key that one member made (C_GenerateKey, C_GenerateKeyPair) to
-// the other members.
+// the other members; repair copies any object (certificates and data
+// objects travel as their attributes, like public keys) the same way.
 //
 // Private and secret keys travel wrapped under the cluster transport key
 // (C_WrapKey on the source, C_UnwrapKey on each target) with every attribute

@@ -194,3 +194,136 @@ TEST_CASE("remote members: a host refuses a socket path in use and a missing mod
                           env.dir() + "/x.sock 2>" + env.dir() + "/err2.txt";
     CHECK(std::system(missing.c_str()) != 0);
 }
+
+namespace {
+
+// Finds token objects with CKA_ID `id` through the cluster.
+size_t countById(ClusterFixture& f, const std::string& id) {
+    CK_ATTRIBUTE templ[] = {{CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    return findObjects(f.p11(), f.session, {templ[0]}).size();
+}
+
+// Polls `p11cluster verify` until the members agree (repair runs in the
+// background); true when they do within the time limit.
+bool membersAgreeWithin(SoftHsmEnv& env, std::chrono::seconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (env.verify() == 0) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("remote members: a returning member is repaired before it serves again",
+          "[remote][repair]") {
+    RemoteCluster f(3, "write_quorum = \"majority\"\n");
+    f.start();
+    KeyPair kept = generateEc(f, "kept");
+    KeyPair doomed = generateEc(f, "doomed");
+    f.hosts[2].kill();
+    // While c is away: a new key (c misses it) and a destroy (c misses it).
+    KeyPair fresh = generateEc(f, "fresh");
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, doomed.privateKey));
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, doomed.publicKey));
+    CHECK(countById(f, "doomed") == 0);
+
+    f.hosts[2].start();
+    REQUIRE(membersAgreeWithin(f.env, std::chrono::seconds(20)));
+    // c serves again, in sync: with a and b gone, c alone serves every key.
+    f.hosts[0].kill();
+    f.hosts[1].kill();
+    int errors = 0;
+    CK_RV last = CKR_OK;
+    for (int i = 0; i < 10; ++i)
+        for (const KeyPair* key : {&kept, &fresh})
+            if (CK_RV rv = signAndVerify(f, *key); rv != CKR_OK) ++errors, last = rv;
+    CHECK(errors == 0);
+    CHECK_RV(last, CKR_OK);
+    CHECK(countById(f, "doomed") == 0);
+}
+
+TEST_CASE("remote members: a key destroyed while a member was away stays gone in a new process",
+          "[remote][repair]") {
+    RemoteCluster f(3, "write_quorum = \"majority\"\n");
+    f.start();
+    KeyPair doomed = generateEc(f, "doomed");
+    f.hosts[1].kill();
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, doomed.privateKey));
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, doomed.publicKey));
+    f.finalize();
+
+    // b comes back still holding the key; a new process (a new C_Initialize)
+    // meets it before any repair did.
+    f.hosts[1].start();
+    f.start();
+    CHECK(countById(f, "doomed") == 0);
+    f.finalize();
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    INFO(report);
+    DirectMembers direct(f.env);
+    for (unsigned i = 0; i < 3; ++i) {
+        CK_ATTRIBUTE templ{CKA_ID, const_cast<char*>("doomed"), 6};
+        INFO("member " << i);
+        CHECK(findObjects(direct.module.fn(), direct.sessions[i], {templ}).empty());
+    }
+}
+
+TEST_CASE("remote members: quorum 2 of 3 writes with one member down, fails cleanly with two",
+          "[remote][quorum]") {
+    RemoteCluster f(3, "write_quorum = 2\n");
+    f.start();
+    f.hosts[2].kill();
+    KeyPair one = generateEc(f, "with-one-down");
+    CHECK_RV(signAndVerify(f, one), CKR_OK);
+
+    f.hosts[1].kill();
+    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+    std::string id = "with-two-down";
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
+                          {CKA_ID, id.data(), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_ID, id.data(), id.size()}};
+    CK_OBJECT_HANDLE h1 = 0, h2 = 0;
+    CHECK_RV(f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 3, priv, 4, &h1, &h2),
+             CKR_DEVICE_ERROR);
+    CK_BYTE value[] = {1, 2, 3};
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE object[] = {{CKA_CLASS, &data, sizeof data},
+                             {CKA_TOKEN, &yes, 1},
+                             {CKA_LABEL, id.data(), id.size()},
+                             {CKA_VALUE, value, 3}};
+    CHECK_RV(f.p11()->C_CreateObject(f.session, object, 4, &h1), CKR_DEVICE_ERROR);
+    // Nothing half-written: the surviving member holds nothing of either.
+    CK_ATTRIBUTE byId{CKA_ID, id.data(), id.size()}, byLabel{CKA_LABEL, id.data(), id.size()};
+    CHECK(findObjects(f.p11(), f.session, {byId}).empty());
+    CHECK(findObjects(f.p11(), f.session, {byLabel}).empty());
+    f.finalize();
+    DirectMembers direct(f.env);
+    CHECK(findObjects(direct.module.fn(), direct.sessions[0], {byId}).empty());
+    CHECK(findObjects(direct.module.fn(), direct.sessions[0], {byLabel}).empty());
+}
+
+TEST_CASE("remote members: a frozen member that thaws serves again", "[remote][repair]") {
+    RemoteCluster f(3, "call_timeout_ms = 300\n");
+    f.start();
+    KeyPair key = generateEc(f, "thaw");
+    f.hosts[0].freeze();
+    int errors = 0;
+    for (int i = 0; i < 6; ++i) errors += signAndVerify(f, key) != CKR_OK;
+    f.hosts[0].thaw();
+    // Give the prober its backoff, then leave member a alone.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    f.hosts[1].kill();
+    f.hosts[2].kill();
+    CK_RV last = CKR_OK;
+    for (int i = 0; i < 6; ++i)
+        if (CK_RV rv = signAndVerify(f, key); rv != CKR_OK) ++errors, last = rv;
+    CHECK(errors == 0);
+    CHECK_RV(last, CKR_OK);
+}

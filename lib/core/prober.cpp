@@ -1,0 +1,219 @@
+// The prober: members that are not Up are checked with backoff; one that
+// answers again is reconnected if it lost our sessions, logged in, repaired
+// (Syncing) and only then serves again (Up).
+//
+//   Up --fault--> Suspect --probe fails--> Down --probe ok--> Syncing --repaired--> Up
+//                    \------------------probe ok-------------->/
+#include <algorithm>
+
+#include "core/cluster.h"
+#include "core/identity.h"
+#include "core/repair.h"
+#include "core/session.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/rv.h"
+
+namespace p11c {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kMaxBackoff{5000};
+
+// How many token objects a member holds (handles only: cheap).
+long countObjects(Member& member, CK_SESSION_HANDLE session) {
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE templ[] = {{CKA_TOKEN, &yes, sizeof yes}};
+    try {
+        return static_cast<long>(findAll(member, session, templ, 1).size());
+    } catch (const CkError&) {
+        return -1;
+    }
+}
+
+}  // namespace
+
+void Cluster::startProber(bool ownThread) {
+    proberThread_ = ownThread;
+    if (ownThread) prober_ = std::thread([this] { proberLoop(); });
+}
+
+void Cluster::wakeProber() {
+    probeWanted_.store(true, std::memory_order_release);
+    if (proberThread_) proberWake_.notify_all();
+}
+
+void Cluster::proberLoop() {
+    std::unique_lock lock(proberMutex_);
+    while (!proberStop_) {
+        lock.unlock();
+        probeDue();
+        lock.lock();
+        if (proberStop_) break;
+        bool idle = !probeWanted_.load() && !repairWanted_.load();
+        for (auto& m : members_) idle = idle && m->health() == Health::Up;
+        // Idle: sleep until woken. Otherwise look again soon (backoff is per member).
+        if (idle)
+            proberWake_.wait(lock, [&] { return proberStop_ || probeWanted_.load(); });
+        else
+            proberWake_.wait_for(lock, milliseconds(50));
+    }
+}
+
+void Cluster::probeDue() {
+    std::unique_lock run(probeRun_, std::try_to_lock);
+    if (!run.owns_lock()) return;
+    probeWanted_.store(false, std::memory_order_release);
+    const auto now = Clock::now();
+    for (unsigned m = 0; m < members_.size(); ++m) {
+        Member& member = *members_[m];
+        Health h = member.health();
+        if (h == Health::Up) {
+            probes_[m].backoff = milliseconds(0);
+            continue;
+        }
+        ProbeState& state = probes_[m];
+        if (h != Health::Suspect && now < state.due) continue;
+        if (probe(m)) {
+            state.backoff = milliseconds(0);
+            continue;
+        }
+        state.backoff = std::min(kMaxBackoff, std::max(kFirstBackoff, state.backoff * 2));
+        state.due = Clock::now() + state.backoff;
+        if (member.health() != Health::Down) member.setHealth(Health::Down, "probe failed");
+    }
+    if (repairWanted_.exchange(false)) repairMembers("members hold different objects");
+    int64_t next = 0;
+    for (unsigned m = 0; m < members_.size(); ++m)
+        if (members_[m]->health() != Health::Up) {
+            int64_t due = probes_[m].due.time_since_epoch().count();
+            if (next == 0 || due < next) next = due;
+        }
+    nextDue_.store(next, std::memory_order_relaxed);
+}
+
+CK_RV Cluster::loginMember(unsigned m) {
+    std::lock_guard lock(loginMutex_);
+    CK_USER_TYPE state = loginState();
+    if (state != CKU_USER) return CKR_OK;  // SO sessions are short: not restored
+    Member& member = *members_[m];
+    Secret own;
+    CK_RV rv;
+    if (member.hasOwnPin()) {
+        try {
+            own = member.readOwnPin();
+        } catch (const CkError& e) {
+            return e.rv();
+        }
+        rv = member.call(&CK_FUNCTION_LIST::C_Login, anchorSession(m), CKU_USER, own.data(),
+                         own.size());
+    } else {
+        rv = member.call(&CK_FUNCTION_LIST::C_Login, anchorSession(m), CKU_USER, userPin_.data(),
+                         userPin_.size());
+    }
+    return rv == CKR_USER_ALREADY_LOGGED_IN ? CKR_OK : rv;
+}
+
+bool Cluster::probe(unsigned m) {
+    Member& member = *members_[m];
+    // Does the member still know our anchor session (and so our login)?
+    CK_SESSION_INFO info{};
+    CK_SESSION_HANDLE anchor = anchorSession(m);
+    CK_RV rv = anchor == CK_INVALID_HANDLE
+                   ? CKR_SESSION_HANDLE_INVALID
+                   : member.call(&CK_FUNCTION_LIST::C_GetSessionInfo, anchor, &info);
+    if (rv != CKR_OK) {
+        // It lost our sessions (a restarted member host) or does not answer:
+        // start over with it. Every handle from before is void.
+        const uint64_t before = member.generation();
+        rv = member.reconnect();
+        if (member.generation() != before) {
+            objects_.forgetMember(m);
+            {
+                std::lock_guard lock(internalMutex_);
+                transport_[m] = 0;
+                internal_[m].clear();
+            }
+            anchors_[m].store(CK_INVALID_HANDLE);
+            // Members served by the same host lost their sessions too.
+            for (auto& other : members_)
+                if (other.get() != &member && &other->module() == &member.module() &&
+                    other->health() == Health::Up)
+                    other->setHealth(Health::Suspect, "its member host restarted");
+        }
+        if (rv != CKR_OK) return false;
+        CK_SESSION_HANDLE fresh = CK_INVALID_HANDLE;
+        rv = member.call(&CK_FUNCTION_LIST::C_OpenSession, member.slot(),
+                         CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &fresh);
+        if (rv != CKR_OK) return false;
+        anchors_[m].store(fresh);
+    }
+    rv = loginMember(m);
+    if (rv != CKR_OK) {
+        log::error("member ", member.name(), ": logging in again failed with ", rvName(rv),
+                   "; it stays out of service");
+        return false;
+    }
+    member.retireSessions();
+    member.setHealth(Health::Syncing, "answers again");
+    if (loginState() == CKU_USER) {
+        probes_[m].needsSync.store(false);
+        repairMembers("a member returned");
+    } else {
+        // Private objects are invisible until a user logs in: repair then.
+        probes_[m].needsSync.store(true);
+    }
+    if (member.health() != Health::Syncing) return false;  // faulted again while repairing
+    member.setHealth(Health::Up, "in sync");
+    return true;
+}
+
+void Cluster::repairMembers(const char* why) {
+    std::unique_lock gate(writeGate_);
+    std::vector<unsigned> members;
+    for (auto& m : members_)
+        if (m->takesWrites()) members.push_back(m->index());
+    if (members.size() < 2) return;
+    Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
+    std::lock_guard lock(session.mutex);
+    repair::Report report = repair::reconcile(*this, session, members);
+    if (report.copied || report.removed || report.failed)
+        log::warn("repair (", why, "): ", report.copied, " copies made, ", report.removed,
+                  " destroyed objects removed, ", report.failed, " failed");
+    if (report.failed == 0)
+        for (unsigned m : members) probes_[m].needsSync.store(false);
+}
+
+void Cluster::afterLogin() {
+    std::vector<unsigned> members = servingMembers();
+    bool differ = false;
+    {
+        std::shared_lock gate(writeGate_);
+        Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+                        memberCount());
+        std::lock_guard lock(session.mutex);
+        // Objects destroyed while a member was away must not be seen again,
+        // whichever process meets that member first: remove them now.
+        repair::sweep(*this, session, members);
+        long first = -2;
+        for (unsigned m : members) {
+            long n = countObjects(*members_[m], session.memberSessionLocked(m));
+            if (first == -2) first = n;
+            differ = differ || n != first;
+        }
+    }
+    for (unsigned m = 0; m < members_.size(); ++m) differ = differ || probes_[m].needsSync.load();
+    if (!differ) return;
+    // The members disagree (a write one of them missed in another process):
+    // repair in the background, or here when threads are not allowed.
+    repairWanted_.store(true);
+    if (proberThread_)
+        wakeProber();
+    else
+        probeDue();
+}
+
+}  // namespace p11c

@@ -1,0 +1,265 @@
+#include "core/repair.h"
+
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+
+#include "core/cluster.h"
+#include "remote/wire.h"
+#include "replication/replicate.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/rv.h"
+
+namespace p11c::repair {
+namespace {
+
+constexpr char kApplication[] = "p11cluster";
+constexpr char kLabel[] = "p11cluster tombstone";
+constexpr uint8_t kFormat = 1;
+
+using Key = std::vector<CK_BYTE>;  // an encoded identity
+
+// Every tombstone on one member: encoded identity -> handle.
+std::map<Key, CK_OBJECT_HANDLE> tombstonesOn(Member& member, CK_SESSION_HANDLE session) {
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE templ[] = {{CKA_CLASS, &data, sizeof data},
+                            {CKA_TOKEN, &yes, sizeof yes},
+                            {CKA_LABEL, const_cast<char*>(kLabel), sizeof kLabel - 1}};
+    std::map<Key, CK_OBJECT_HANDLE> out;
+    static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_APPLICATION, CKA_VALUE};
+    for (CK_OBJECT_HANDLE h : findAll(member, session, templ, 3)) {
+        auto values = readAttributes(member, session, h, kTypes);
+        if (!values[0] || !values[1]) continue;
+        const auto& app = *values[0];
+        if (app.size() != sizeof kApplication - 1 ||
+            std::memcmp(app.data(), kApplication, app.size()) != 0)
+            continue;
+        out.emplace(*values[1], h);
+    }
+    return out;
+}
+
+// Token objects of the caller on one member (the cluster's own excluded):
+// encoded identity -> handle. Objects the member cannot tell apart (same
+// identity twice) are left out: repair never guesses.
+std::map<Key, CK_OBJECT_HANDLE> objectsOn(Cluster& cluster, unsigned m, CK_SESSION_HANDLE session) {
+    Member& member = cluster.member(m);
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE templ[] = {{CKA_TOKEN, &yes, sizeof yes}};
+    std::map<Key, CK_OBJECT_HANDLE> out;
+    std::set<Key> twins;
+    for (CK_OBJECT_HANDLE h : findAll(member, session, templ, 1)) {
+        if (cluster.isInternal(m, session, h)) continue;
+        auto identity = readIdentity(member, session, h);
+        if (!identity) continue;
+        Key key = encodeIdentity(*identity);
+        if (!out.emplace(key, h).second) twins.insert(key);
+    }
+    for (const Key& key : twins) {
+        log::warn("member ", member.name(), ": holds identical objects; repair leaves them alone");
+        out.erase(key);
+    }
+    return out;
+}
+
+CK_RV destroyOn(Cluster& cluster, Session& session, unsigned m, CK_OBJECT_HANDLE h) {
+    try {
+        return cluster.member(m).call(&CK_FUNCTION_LIST::C_DestroyObject,
+                                      session.memberSessionLocked(m), h);
+    } catch (const CkError& e) {
+        return e.rv();
+    }
+}
+
+struct Survey {
+    std::vector<std::map<Key, CK_OBJECT_HANDLE>> tombs;  // per member
+    bool complete = true;                                // every member answered
+};
+
+Survey surveyTombstones(Cluster& cluster, Session& session, std::span<const unsigned> members) {
+    Survey s;
+    s.tombs.resize(cluster.memberCount());
+    for (unsigned m : members) {
+        try {
+            s.tombs[m] = tombstonesOn(cluster.member(m), session.memberSessionLocked(m));
+        } catch (const CkError& e) {
+            log::warn("member ", cluster.member(m).name(),
+                      ": reading tombstones failed: ", rvName(e.rv()));
+            s.complete = false;
+        }
+    }
+    return s;
+}
+
+// Removes the tombstones for `key` from every member holding one.
+void dropTombstones(Cluster& cluster, Session& session, const Survey& survey, const Key& key,
+                    std::span<const unsigned> members) {
+    for (unsigned m : members)
+        if (auto it = survey.tombs[m].find(key); it != survey.tombs[m].end())
+            destroyOn(cluster, session, m, it->second);
+}
+
+}  // namespace
+
+// --- identity encoding ------------------------------------------------------
+
+std::vector<CK_BYTE> encodeIdentity(const Identity& identity) {
+    remote::Writer w;
+    w.u8(kFormat);
+    w.u64(identity.cls);
+    w.u8(identity.token);
+    w.u64(identity.subtype);
+    w.bytes(identity.id.data(), identity.id.size());
+    w.bytes(identity.label.data(), identity.label.size());
+    w.u8(identity.hasMaterial);
+    w.raw(identity.material.data(), identity.material.size());
+    return std::move(w.buffer());
+}
+
+std::optional<Identity> decodeIdentity(std::span<const CK_BYTE> bytes) {
+    remote::Reader r(bytes.data(), bytes.size());
+    if (r.u8() != kFormat) return std::nullopt;
+    Identity identity;
+    identity.cls = r.u64();
+    identity.token = r.u8();
+    identity.subtype = r.u64();
+    identity.id = r.bytes(4096);
+    identity.label = r.bytes(4096);
+    identity.hasMaterial = r.u8() != 0;
+    r.raw(identity.material.data(), identity.material.size());
+    if (!r.ok() || !r.atEnd()) return std::nullopt;
+    return identity;
+}
+
+// --- tombstones ---------------------------------------------------------------
+
+void tombstone(Cluster& cluster, Session& session, const Identity& identity,
+               std::span<const unsigned> members) {
+    Key key = encodeIdentity(identity);
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE templ[] = {
+        {CKA_CLASS, &data, sizeof data},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_PRIVATE, &yes, sizeof yes},
+        {CKA_LABEL, const_cast<char*>(kLabel), sizeof kLabel - 1},
+        {CKA_APPLICATION, const_cast<char*>(kApplication), sizeof kApplication - 1},
+        {CKA_VALUE, key.data(), key.size()}};
+    for (unsigned m : members) {
+        Member& member = cluster.member(m);
+        CK_RV rv;
+        try {
+            CK_SESSION_HANDLE s = session.memberSessionLocked(m);
+            if (tombstonesOn(member, s).count(key)) continue;
+            CK_OBJECT_HANDLE made;
+            rv = member.call(&CK_FUNCTION_LIST::C_CreateObject, s, templ, CK_ULONG{6}, &made);
+        } catch (const CkError& e) {
+            rv = e.rv();
+        }
+        if (rv != CKR_OK)
+            log::error("member ", member.name(), ": writing a tombstone failed: ", rvName(rv));
+    }
+}
+
+Report sweep(Cluster& cluster, Session& session, std::span<const unsigned> members) {
+    Report report;
+    Survey survey = surveyTombstones(cluster, session, members);
+    std::set<Key> keys;
+    for (unsigned m : members)
+        for (const auto& [key, handle] : survey.tombs[m]) keys.insert(key);
+    for (const Key& key : keys) {
+        auto identity = decodeIdentity(key);
+        if (!identity) continue;
+        // Where the object is found on a member that holds the tombstone
+        // too, it was made again after the destroy: reconcile decides.
+        std::vector<std::pair<unsigned, CK_OBJECT_HANDLE>> found;
+        bool remade = false;
+        for (unsigned m : members) {
+            try {
+                bool ambiguous = false;
+                CK_OBJECT_HANDLE h = findByIdentity(
+                    cluster.member(m), session.memberSessionLocked(m), *identity, &ambiguous);
+                if (h == CK_INVALID_HANDLE) continue;
+                if (survey.tombs[m].count(key)) remade = true;
+                found.emplace_back(m, h);
+            } catch (const CkError&) {
+                ++report.failed;
+            }
+        }
+        if (remade) continue;
+        for (auto [m, h] : found) {
+            CK_RV rv = destroyOn(cluster, session, m, h);
+            if (rv == CKR_OK) {
+                ++report.removed;
+                log::warn("member ", cluster.member(m).name(),
+                          ": removed an object destroyed while it was out of service");
+            } else {
+                ++report.failed;
+            }
+        }
+    }
+    return report;
+}
+
+// --- reconcile ------------------------------------------------------------------
+
+Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> members) {
+    Report report;
+    Survey survey = surveyTombstones(cluster, session, members);
+    std::vector<std::map<Key, CK_OBJECT_HANDLE>> objects(cluster.memberCount());
+    std::vector<unsigned> listed;
+    for (unsigned m : members) {
+        try {
+            objects[m] = objectsOn(cluster, m, session.memberSessionLocked(m));
+            listed.push_back(m);
+        } catch (const CkError& e) {
+            log::warn("member ", cluster.member(m).name(),
+                      ": listing objects for repair failed: ", rvName(e.rv()));
+            ++report.failed;
+        }
+    }
+    std::set<Key> all;
+    for (unsigned m : listed)
+        for (const auto& [key, handle] : objects[m]) all.insert(key);
+    for (const auto& tombs : survey.tombs)
+        for (const auto& [key, handle] : tombs) all.insert(key);
+
+    for (const Key& key : all) {
+        std::vector<unsigned> holders, lacking, tombed;
+        for (unsigned m : listed) {
+            (objects[m].count(key) ? holders : lacking).push_back(m);
+            if (survey.tombs[m].count(key)) tombed.push_back(m);
+        }
+        bool remade = false;
+        for (unsigned m : holders) remade |= survey.tombs[m].count(key) != 0;
+        if (!tombed.empty() && !remade) {
+            // Destroyed while some members were away: remove what remains.
+            for (unsigned m : holders) {
+                if (destroyOn(cluster, session, m, objects[m][key]) == CKR_OK) {
+                    ++report.removed;
+                    log::warn("member ", cluster.member(m).name(),
+                              ": removed an object destroyed while it was out of service");
+                } else {
+                    ++report.failed;
+                }
+            }
+            if (survey.complete && listed.size() == cluster.memberCount())
+                dropTombstones(cluster, session, survey, key, listed);
+            continue;
+        }
+        if (remade) dropTombstones(cluster, session, survey, key, listed);
+        if (holders.empty() || lacking.empty()) continue;
+        unsigned source = holders.front();
+        auto copied = replication::copyKey(cluster, session, source, objects[source][key], lacking);
+        report.copied += static_cast<unsigned>(copied.made.size());
+        report.failed += static_cast<unsigned>(copied.missed.size());
+        for (const Placement& p : copied.made)
+            log::info("member ", cluster.member(p.member).name(), ": repaired a missing object");
+    }
+    return report;
+}
+
+}  // namespace p11c::repair
