@@ -43,9 +43,13 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
     for (unsigned i = 0; i < members.size(); ++i)
         cluster->members_.push_back(Member::connect(
             i, members[i], std::chrono::milliseconds(cluster->config_.cluster.callTimeoutMs)));
+    bool anyone = false;
+    for (auto& m : cluster->members_) anyone = anyone || m->located();
+    if (!anyone) throw ModuleLoadError("no member can be reached; the cluster cannot start");
     for (unsigned i = 0; i < members.size(); ++i)
         for (unsigned j = 0; j < i; ++j)
-            if (&cluster->members_[i]->module() == &cluster->members_[j]->module() &&
+            if (cluster->members_[i]->located() && cluster->members_[j]->located() &&
+                &cluster->members_[i]->module() == &cluster->members_[j]->module() &&
                 cluster->members_[i]->slot() == cluster->members_[j]->slot())
                 throw ModuleLoadError("member \"" + members[i].name +
                                       "\": its token is the same as member \"" + members[j].name +
@@ -54,6 +58,10 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
     cluster->probes_ = std::make_unique<ProbeState[]>(members.size());
     for (unsigned i = 0; i < members.size(); ++i) {
         Member& m = *cluster->members_[i];
+        if (!m.located()) {
+            log::warn("member ", m.name(), ": out of service from the start (unreachable)");
+            continue;
+        }
         CK_SESSION_HANDLE anchor = CK_INVALID_HANDLE;
         CK_RV rv = m.call(&CK_FUNCTION_LIST::C_OpenSession, m.slot(),
                           CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &anchor);
@@ -171,7 +179,7 @@ void Cluster::tokenInfo(CK_TOKEN_INFO& info) {
 void Cluster::computeMechanisms() {
     bool first = true;
     for (auto& member : members_) {
-        if (member->standby()) continue;
+        if (member->standby() || !member->located()) continue;
         CK_ULONG count = 0;
         CK_RV rv =
             member->call(&CK_FUNCTION_LIST::C_GetMechanismList, member->slot(), nullptr, &count);

@@ -145,6 +145,15 @@ bool Cluster::probe(unsigned m) {
                     other->setHealth(Health::Suspect, "its member host restarted");
         }
         if (rv != CKR_OK) return false;
+        if (!member.located()) {
+            try {
+                member.locate();
+            } catch (const ModuleLoadError& e) {
+                log::error(e.what());
+                return false;
+            }
+            log::info("member ", member.name(), ": reached for the first time");
+        }
         CK_SESSION_HANDLE fresh = CK_INVALID_HANDLE;
         rv = member.call(&CK_FUNCTION_LIST::C_OpenSession, member.slot(),
                          CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &fresh);

@@ -25,13 +25,11 @@ Member::Member(unsigned index, config::Member config, std::shared_ptr<ModuleLibr
 std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& config,
                                         std::chrono::milliseconds callTimeout) {
     const std::string who = "member \"" + config.name + "\"";
-    TokenSelector selector = [&] {
-        try {
-            return TokenSelector::parse(config.token);
-        } catch (const std::invalid_argument& e) {
-            throw ModuleLoadError(who + ": token: " + e.what());
-        }
-    }();
+    try {
+        TokenSelector::parse(config.token);
+    } catch (const std::invalid_argument& e) {
+        throw ModuleLoadError(who + ": token: " + e.what());
+    }
     std::shared_ptr<ModuleLibrary> module;
     try {
         module = config.remote ? ModuleLibrary::openRemote(*config.remote, callTimeout)
@@ -39,7 +37,19 @@ std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& co
     } catch (const ModuleLoadError& e) {
         throw ModuleLoadError(who + ": " + e.what());
     }
-    CK_FUNCTION_LIST* fn = module->functions();
+    std::unique_ptr<Member> member(new Member(index, config, std::move(module), 0));
+    if (!member->module_->ready()) {
+        member->health_.store(Health::Down);
+        return member;
+    }
+    member->locate();
+    return member;
+}
+
+void Member::locate() {
+    const std::string who = "member \"" + config_.name + "\"";
+    TokenSelector selector = TokenSelector::parse(config_.token);
+    CK_FUNCTION_LIST* fn = module_->functions();
     CK_ULONG count = 0;
     CK_RV rv = fn->C_GetSlotList(CK_TRUE, nullptr, &count);
     std::vector<CK_SLOT_ID> slots(count);
@@ -59,13 +69,14 @@ std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& co
     }
     if (found.empty())
         throw ModuleLoadError(
-            who + ": token \"" + config.token + "\" not found in " +
-            (config.remote ? "member host " + *config.remote : "module " + config.module));
+            who + ": token \"" + config_.token + "\" not found in " +
+            (config_.remote ? "member host " + *config_.remote : "module " + config_.module));
     if (found.size() > 1)
-        throw ModuleLoadError(who + ": token \"" + config.token + "\" matches " +
+        throw ModuleLoadError(who + ": token \"" + config_.token + "\" matches " +
                               std::to_string(found.size()) +
                               " tokens; add serial= to the URI to choose one");
-    return std::unique_ptr<Member>(new Member(index, config, std::move(module), found.front()));
+    slot_.store(found.front(), std::memory_order_release);
+    located_.store(true, std::memory_order_release);
 }
 
 void Member::setHealth(Health next, const char* why) {

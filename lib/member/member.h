@@ -23,9 +23,10 @@ namespace p11c {
 
 class Member {
   public:
-    // Finds the member's token in its module. Throws ModuleLoadError naming
-    // the member when the module does not load or the token is not found
-    // (or matches more than one token).
+    // Loads the member's module and finds its token. Throws ModuleLoadError
+    // naming the member when the module does not load or the token is not
+    // found (or matches more than one token). A remote member whose host
+    // cannot be reached is returned Down, to be located when it answers.
     static std::unique_ptr<Member> connect(unsigned index, const config::Member& config,
                                            std::chrono::milliseconds callTimeout);
 
@@ -33,7 +34,13 @@ class Member {
     const std::string& name() const noexcept { return config_.name; }
     const config::Member& config() const noexcept { return config_; }
     bool standby() const noexcept { return config_.role == config::Role::Standby; }
-    CK_SLOT_ID slot() const noexcept { return slot_; }
+    CK_SLOT_ID slot() const noexcept { return slot_.load(std::memory_order_acquire); }
+    // Whether the member's token has been found (a remote member that was
+    // unreachable at start is found when it first answers).
+    bool located() const noexcept { return located_.load(std::memory_order_acquire); }
+    // Finds the member's token in its module. Throws ModuleLoadError when it
+    // is not found or matches several tokens.
+    void locate();
     const ModuleLibrary& module() const noexcept { return *module_; }
     CK_FUNCTION_LIST* fn() const noexcept { return module_->functions(); }
     CK_FUNCTION_LIST_3_0* fn30() const noexcept { return module_->functions30(); }
@@ -81,7 +88,8 @@ class Member {
     unsigned index_;
     config::Member config_;
     std::shared_ptr<ModuleLibrary> module_;
-    CK_SLOT_ID slot_;
+    std::atomic<CK_SLOT_ID> slot_;
+    std::atomic<bool> located_{false};
     routing::MemberStats stats_;
     std::atomic<Health> health_{Health::Up};
     std::atomic<uint64_t> epoch_{0};

@@ -41,11 +41,11 @@ std::shared_ptr<ModuleLibrary> ModuleLibrary::openRemote(const std::string& addr
         throw ModuleLoadError(std::string("remote ") + address + ": " + e.what());
     }
     module->functions_ = module->remote_->functions();
+    // A member host that is down now is no reason to refuse the cluster:
+    // the member starts out of service and the prober brings it in.
     CK_RV rv = module->functions_->C_Initialize(nullptr);
-    if (rv != CKR_OK)
-        throw ModuleLoadError("cannot reach the member host at " + address + " (" + rvName(rv) +
-                              ")");
-    module->initialisedByUs_ = true;
+    module->initialisedByUs_ = rv == CKR_OK;
+    if (rv != CKR_OK) log::warn("member host ", address, " cannot be reached now");
     remoteRegistry()[address] = module;
     log::debug("connected to member host ", address);
     return module;
@@ -109,7 +109,9 @@ CK_RV ModuleLibrary::reconnect() {
     std::lock_guard lock(reconnectMutex_);
     functions_->C_Finalize(nullptr);
     generation_.fetch_add(1, std::memory_order_acq_rel);
-    return functions_->C_Initialize(nullptr);
+    CK_RV rv = functions_->C_Initialize(nullptr);
+    initialisedByUs_ = rv == CKR_OK;
+    return rv;
 }
 
 ModuleLibrary::~ModuleLibrary() {

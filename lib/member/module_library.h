@@ -46,6 +46,8 @@ class ModuleLibrary {
     // The 3.0 function list where the module offers one, else nullptr.
     CK_FUNCTION_LIST_3_0* functions30() const noexcept { return functions30_; }
     bool remote() const noexcept { return remote_ != nullptr; }
+    // False for a member host that could not be reached yet.
+    bool ready() const noexcept { return initialisedByUs_ || !remote_; }
 
     // Starts over with a member host that lost our sessions (it restarted):
     // C_Finalize and C_Initialize on the client. Every session and object
@@ -62,7 +64,7 @@ class ModuleLibrary {
     std::unique_ptr<remote::RemoteClient> remote_;
     CK_FUNCTION_LIST* functions_ = nullptr;
     CK_FUNCTION_LIST_3_0* functions30_ = nullptr;
-    bool initialisedByUs_ = false;
+    std::atomic<bool> initialisedByUs_{false};
     std::mutex reconnectMutex_;
     std::atomic<uint64_t> generation_{0};
 };

@@ -327,3 +327,27 @@ TEST_CASE("remote members: a frozen member that thaws serves again", "[remote][r
     CHECK(errors == 0);
     CHECK_RV(last, CKR_OK);
 }
+
+TEST_CASE("remote members: the cluster starts with a member host down and takes it in later",
+          "[remote][repair]") {
+    RemoteCluster f(3, "write_quorum = \"majority\"\n");
+    f.hosts[1].kill();
+    f.start();  // C_Initialize and login succeed with b unreachable
+    KeyPair key = generateEc(f, "late");
+    for (int i = 0; i < 4; ++i) CHECK_RV(signAndVerify(f, key), CKR_OK);
+    f.hosts[1].start();
+    REQUIRE(membersAgreeWithin(f.env, std::chrono::seconds(20)));
+    // b was located, logged in and repaired: it alone serves the key now.
+    f.hosts[0].kill();
+    f.hosts[2].kill();
+    int errors = 0;
+    for (int i = 0; i < 4; ++i) errors += signAndVerify(f, key) != CKR_OK;
+    CHECK(errors == 0);
+}
+
+TEST_CASE("remote members: with no member reachable C_Initialize fails and says why", "[remote]") {
+    RemoteCluster f;
+    for (unsigned i = 0; i < 3; ++i) f.hosts[i].kill();
+    std::string err = captureStderr([&] { CHECK(f.p11()->C_Initialize(nullptr) != CKR_OK); });
+    CHECK(err.find("no member can be reached") != std::string::npos);
+}
