@@ -3,6 +3,7 @@
 //   p11cluster init   [--config FILE] [--so-pin-env VAR | --so-pin-file FILE]
 //   p11cluster verify [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
 //   p11cluster serve  --module PATH --socket PATH
+//   p11cluster status [--config FILE] [--json]
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <iostream>
@@ -22,6 +23,9 @@ const char kUsage[] =
     "  verify   compare every member object by object (attributes, and a signature made\n"
     "           on one member verified on another); exit 1 on any difference\n"
     "           --user-pin-env VAR | --user-pin-file FILE   the user PIN\n"
+    "  status   every member as reached from here (reachable, latency, token) and every\n"
+    "           process's view of them (health, in-flight, operations, errors, latency,\n"
+    "           repair to do); --json for JSON. Exit 1 if a member is unreachable\n"
     "  serve    serve the tokens of a PKCS#11 module to cluster members in other\n"
     "           processes (member = remote = \"unix:SOCKET\"), until SIGTERM\n"
     "           --module PATH   the module;  --socket PATH   the Unix socket (mode 0600)\n"
@@ -43,6 +47,7 @@ int main(int argc, char** argv) {
         }
         if (options.command == "init") return initCommand(options);
         if (options.command == "verify") return verifyCommand(options);
+        if (options.command == "status") return statusCommand(options);
         if (options.command == "serve") {
             if (options.get("module").empty() || options.get("socket").empty())
                 throw UsageError("serve needs --module PATH and --socket PATH");

@@ -121,9 +121,9 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
     const toml::table* table = node->as_table();
     if (table == nullptr)
         reader.fail("cluster", std::string("expected a table, got ") + Reader::typeName(*node));
-    reader.rejectUnknown(
-        *table, "cluster.",
-        {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone", "call_timeout_ms"});
+    reader.rejectUnknown(*table, "cluster.",
+                         {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone",
+                          "call_timeout_ms", "status_dir"});
     Cluster& cluster = config.cluster;
     if (auto label = reader.string(*table, "cluster.", "label")) {
         if (label->empty() || label->size() > 32)
@@ -145,6 +145,11 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
         cluster.policy = *policy;
     }
     if (auto zone = reader.string(*table, "cluster.", "local_zone")) cluster.localZone = *zone;
+    if (auto dir = reader.string(*table, "cluster.", "status_dir")) {
+        if (dir->empty() || (*dir)[0] != '/')
+            reader.fail("cluster.status_dir", "must be an absolute directory path");
+        cluster.statusDir = *dir;
+    }
     if (auto timeout = reader.integer(*table, "cluster.", "call_timeout_ms", 1, 3'600'000))
         cluster.callTimeoutMs = static_cast<unsigned>(*timeout);
 }

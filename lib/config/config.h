@@ -50,6 +50,9 @@ struct Cluster {
     std::string policy = "round-robin";
     std::string localZone;
     unsigned callTimeoutMs = 2000;
+    // Where each process using the module publishes its view of the members
+    // (for `p11cluster status`); empty: not published.
+    std::string statusDir;
 };
 
 struct Config {

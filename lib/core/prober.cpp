@@ -10,6 +10,7 @@
 #include "core/identity.h"
 #include "core/repair.h"
 #include "core/session.h"
+#include "core/status.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/rv.h"
@@ -47,20 +48,33 @@ void Cluster::wakeProber() {
 }
 
 void Cluster::proberLoop() {
+    const bool publishing = !config_.cluster.statusDir.empty();
+    auto published = Clock::time_point{};
     std::unique_lock lock(proberMutex_);
     while (!proberStop_) {
         lock.unlock();
+        // Publish a member fault before the (possibly slow) probe of it.
+        if (publishing && probeWanted_.load()) status::publish(*this);
         probeDue();
-        lock.lock();
-        if (proberStop_) break;
         bool idle = !probeWanted_.load() && !repairWanted_.load();
         for (auto& m : members_) idle = idle && m->health() == Health::Up;
-        // Idle: sleep until woken. Otherwise look again soon (backoff is per member).
-        if (idle)
-            proberWake_.wait(lock, [&] { return proberStop_ || probeWanted_.load(); });
-        else
+        if (publishing && (!idle || Clock::now() - published >= milliseconds(1000))) {
+            status::publish(*this);
+            published = Clock::now();
+        }
+        lock.lock();
+        if (proberStop_) break;
+        // Idle: sleep until woken (or the next status update). Otherwise
+        // look again soon (backoff is per member).
+        if (!idle)
             proberWake_.wait_for(lock, milliseconds(50));
+        else if (publishing)
+            proberWake_.wait_for(lock, milliseconds(1000),
+                                 [&] { return proberStop_ || probeWanted_.load(); });
+        else
+            proberWake_.wait(lock, [&] { return proberStop_ || probeWanted_.load(); });
     }
+    if (publishing) status::withdraw(*this);
 }
 
 void Cluster::probeDue() {

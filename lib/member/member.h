@@ -71,7 +71,12 @@ class Member {
     CK_RV call(Fn CK_FUNCTION_LIST::*fn, Args... args) {
         routing::InFlight counted(stats_);
         stats_.operations.fetch_add(1, std::memory_order_relaxed);
+        const auto start = std::chrono::steady_clock::now();
         CK_RV rv = (module_->functions()->*fn)(args...);
+        stats_.noteLatency(
+            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::steady_clock::now() - start)
+                                      .count()));
         if (rv != CKR_OK) noteResult(rv);
         return rv;
     }

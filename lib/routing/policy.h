@@ -22,6 +22,13 @@ struct MemberStats {
     std::atomic<uint32_t> inFlight{0};
     std::atomic<uint64_t> operations{0};
     std::atomic<uint64_t> errors{0};
+    // Exponentially weighted mean of call latency (1/8 per sample), in ns.
+    std::atomic<uint64_t> latencyNs{0};
+
+    void noteLatency(uint64_t ns) noexcept {
+        uint64_t old = latencyNs.load(std::memory_order_relaxed);
+        latencyNs.store(old == 0 ? ns : old - old / 8 + ns / 8, std::memory_order_relaxed);
+    }
 };
 
 class Policy {

@@ -1,9 +1,16 @@
 // Members in their own processes (`p11cluster serve`): the cluster works
 // over them exactly as over loaded modules, and goes on serving while
 // member processes are killed, frozen and restarted for real.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <thread>
+
+#include <toml++/toml.h>
 
 #include "integration/cluster_fixture.h"
 #include "integration/crypto_helpers.h"
@@ -18,11 +25,37 @@ const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0
 
 struct RemoteCluster : ClusterFixture {
     explicit RemoteCluster(unsigned members = 3, const std::string& cluster = "")
-        : ClusterFixture(members), hosts(env) {
-        env.writeConfig("label = \"remote\"\n" + cluster, hosts.memberTables());
+        : ClusterFixture(members), hosts(env), statusDir(env.dir() + "/status") {
+        ::mkdir(statusDir.c_str(), 0700);
+        env.writeConfig("label = \"remote\"\nstatus_dir = \"" + statusDir + "\"\n" + cluster,
+                        hosts.memberTables());
         REQUIRE(env.initTransportKey() == 0);
     }
+
+    // This process's view of a member's health, as the module publishes it.
+    std::string health(const std::string& member) const {
+        try {
+            auto view =
+                toml::parse_file(statusDir + "/remote-" + std::to_string(::getpid()) + ".toml");
+            for (const auto& node : *view["member"].as_array())
+                if (node.as_table()->at("name").value<std::string>() == member)
+                    return node.as_table()->at("health").value_or(std::string());
+        } catch (const std::exception&) {
+        }
+        return "";
+    }
+    bool healthWithin(const std::string& member, const std::string& wanted,
+                      std::chrono::seconds limit) const {
+        auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (health(member) == wanted) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    }
+
     MemberHosts hosts;
+    std::string statusDir;
 };
 
 KeyPair generateEc(ClusterFixture& f, const std::string& id) {
@@ -316,9 +349,10 @@ TEST_CASE("remote members: a frozen member that thaws serves again", "[remote][r
     f.hosts[0].freeze();
     int errors = 0;
     for (int i = 0; i < 6; ++i) errors += signAndVerify(f, key) != CKR_OK;
+    REQUIRE(f.healthWithin("a", "down", std::chrono::seconds(20)));
     f.hosts[0].thaw();
-    // Give the prober its backoff, then leave member a alone.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // The prober brings a back (its status says so), then a alone serves.
+    REQUIRE(f.healthWithin("a", "up", std::chrono::seconds(20)));
     f.hosts[1].kill();
     f.hosts[2].kill();
     CK_RV last = CKR_OK;
@@ -350,4 +384,37 @@ TEST_CASE("remote members: with no member reachable C_Initialize fails and says 
     for (unsigned i = 0; i < 3; ++i) f.hosts[i].kill();
     std::string err = captureStderr([&] { CHECK(f.p11()->C_Initialize(nullptr) != CKR_OK); });
     CHECK(err.find("no member can be reached") != std::string::npos);
+}
+
+TEST_CASE("remote members: p11cluster status shows members and this process's view",
+          "[remote][status]") {
+    RemoteCluster f;
+    f.start();
+    KeyPair key = generateEc(f, "status");
+    f.hosts[1].kill();
+    for (int i = 0; i < 4; ++i) CHECK_RV(signAndVerify(f, key), CKR_OK);
+    REQUIRE(f.healthWithin("b", "down", std::chrono::seconds(20)));
+
+    std::string out = f.env.dir() + "/status.json";
+    std::string command = std::string(toolPath()) + " status --json --config " +
+                          f.env.configPath() + " > " + out + " 2>/dev/null";
+    int rc = std::system(command.c_str());
+    CHECK(WEXITSTATUS(rc) == 1);  // a member is unreachable
+    std::ifstream in(out);
+    std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(json);
+    CHECK(json.find("\"reachable\" : false") != std::string::npos);
+    CHECK(json.find("\"pid\" : " + std::to_string(::getpid())) != std::string::npos);
+    CHECK(json.find("\"health\" : \"down\"") != std::string::npos);
+    CHECK(json.find("\"health\" : \"up\"") != std::string::npos);
+
+    f.hosts[1].start();
+    REQUIRE(f.healthWithin("b", "up", std::chrono::seconds(20)));
+    command = std::string(toolPath()) + " status --config " + f.env.configPath() + " > " + out;
+    CHECK(std::system(command.c_str()) == 0);
+    std::ifstream human(out);
+    std::string text((std::istreambuf_iterator<char>(human)), std::istreambuf_iterator<char>());
+    INFO(text);
+    CHECK(text.find("process " + std::to_string(::getpid())) != std::string::npos);
+    CHECK(text.find("NO") == std::string::npos);
 }
