@@ -123,7 +123,7 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
         reader.fail("cluster", std::string("expected a table, got ") + Reader::typeName(*node));
     reader.rejectUnknown(*table, "cluster.",
                          {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone",
-                          "call_timeout_ms", "status_dir"});
+                          "call_timeout_ms", "status_dir", "replay_limit_bytes"});
     Cluster& cluster = config.cluster;
     if (auto label = reader.string(*table, "cluster.", "label")) {
         if (label->empty() || label->size() > 32)
@@ -150,6 +150,8 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
             reader.fail("cluster.status_dir", "must be an absolute directory path");
         cluster.statusDir = *dir;
     }
+    if (auto limit = reader.integer(*table, "cluster.", "replay_limit_bytes", 0, 1 << 30))
+        cluster.replayLimitBytes = static_cast<unsigned long>(*limit);
     if (auto timeout = reader.integer(*table, "cluster.", "call_timeout_ms", 1, 3'600'000))
         cluster.callTimeoutMs = static_cast<unsigned>(*timeout);
 }

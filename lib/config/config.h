@@ -50,6 +50,9 @@ struct Cluster {
     std::string policy = "round-robin";
     std::string localZone;
     unsigned callTimeoutMs = 2000;
+    // How much of a multi-part operation's input is kept to replay it on
+    // another member if its member fails mid-way (0: never replayed).
+    unsigned long replayLimitBytes = 1 << 20;
     // Where each process using the module publishes its view of the members
     // (for `p11cluster status`); empty: not published.
     std::string statusDir;

@@ -23,7 +23,7 @@ CK_RV initWithKey(CK_SESSION_HANDLE hSession, OpKind kind, CK_MECHANISM_PTR mech
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
     if (mechanism == nullptr) return CKR_ARGUMENTS_BAD;
-    return ops::begin(cluster, *session, kind, key, what,
+    return ops::begin(cluster, *session, kind, mechanism, key, what,
                       [&](Member& m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE k) {
                           return m.call(fn, s, mechanism, k);
                       });
@@ -36,9 +36,20 @@ CK_RV outputStep(CK_SESSION_HANDLE hSession, OpKind kind, Ending ending, CK_BYTE
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
     if (outLen == nullptr) return CKR_ARGUMENTS_BAD;
+    // Updates that produce output record it (failover checks a replay by it).
+    ops::Update update;
+    if (ending == Ending::Update) update = {nullptr, 0, CK_INVALID_HANDLE, out, outLen};
+    if constexpr (sizeof...(Args) == 2) {
+        if (ending == Ending::Update) {
+            auto parts = std::make_tuple(args...);
+            update.input = std::get<0>(parts);
+            update.inputLen = std::get<1>(parts);
+        }
+    }
     return ops::step(
         *session, cluster, kind, ending, out == nullptr,
-        [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args..., out, outLen); });
+        [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args..., out, outLen); },
+        update);
 }
 
 // Updates and verifications that return no output.
@@ -46,8 +57,17 @@ template <class Fn, class... Args>
 CK_RV inputStep(CK_SESSION_HANDLE hSession, OpKind kind, Ending ending, Fn fn, Args... args) {
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
-    return ops::step(*session, cluster, kind, ending, false,
-                     [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args...); });
+    ops::Update update;
+    if constexpr (sizeof...(Args) == 2) {
+        if (ending == Ending::Update) {
+            auto parts = std::make_tuple(args...);
+            update.input = std::get<0>(parts);
+            update.inputLen = std::get<1>(parts);
+        }
+    }
+    return ops::step(
+        *session, cluster, kind, ending, false,
+        [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args...); }, update);
 }
 
 template <class Fn>
@@ -125,8 +145,8 @@ CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism) {
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
     if (pMechanism == nullptr) return CKR_ARGUMENTS_BAD;
-    return ops::begin(cluster, *session, OpKind::Digest, CK_INVALID_HANDLE, "C_DigestInit",
-                      [&](Member& m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE) {
+    return ops::begin(cluster, *session, OpKind::Digest, pMechanism, CK_INVALID_HANDLE,
+                      "C_DigestInit", [&](Member& m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE) {
                           return m.call(&CK_FUNCTION_LIST::C_DigestInit, s, pMechanism);
                       });
 }
@@ -148,12 +168,14 @@ CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey) {
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
     Session& s = *session;
-    return ops::step(s, cluster, OpKind::Digest, Ending::Update, false,
-                     [&](Member& m, CK_SESSION_HANDLE ms) {
-                         CK_OBJECT_HANDLE key = objects::resolveLocked(cluster, s, hKey, m.index());
-                         if (key == CK_INVALID_HANDLE) return CKR_KEY_HANDLE_INVALID;
-                         return m.call(&CK_FUNCTION_LIST::C_DigestKey, ms, key);
-                     });
+    return ops::step(
+        s, cluster, OpKind::Digest, Ending::Update, false,
+        [&](Member& m, CK_SESSION_HANDLE ms) {
+            CK_OBJECT_HANDLE key = objects::resolveLocked(cluster, s, hKey, m.index());
+            if (key == CK_INVALID_HANDLE) return CKR_KEY_HANDLE_INVALID;
+            return m.call(&CK_FUNCTION_LIST::C_DigestKey, ms, key);
+        },
+        ops::Update{nullptr, 0, hKey, nullptr, nullptr});
 }
 
 CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -46,6 +47,20 @@ class Session {
     struct Operation {
         bool active = false;
         unsigned member = 0;
+        CK_SESSION_HANDLE memberSession = CK_INVALID_HANDLE;  // where it started
+        // What failover needs to start it again on another member
+        // (core/operations.h): the mechanism (encoded), the key, and the
+        // update inputs so far, while they stay within the replay bound.
+        std::vector<uint8_t> mechanism;
+        CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+        struct Part {
+            uint32_t size;               // bytes of `input`, or
+            CK_OBJECT_HANDLE digestKey;  // a C_DigestKey (size 0)
+        };
+        std::vector<uint8_t> input;
+        std::vector<Part> parts;
+        uint64_t output = 0;  // update output delivered to the caller so far
+        bool replayable = false;
     };
     Operation& op(OpKind kind) noexcept { return ops_[static_cast<unsigned>(kind)]; }
     // The member of any active operation, or -1: new operations in the same

@@ -418,3 +418,133 @@ TEST_CASE("remote members: p11cluster status shows members and this process's vi
     CHECK(text.find("process " + std::to_string(::getpid())) != std::string::npos);
     CHECK(text.find("NO") == std::string::npos);
 }
+
+namespace {
+
+KeyPair generateRsa(ClusterFixture& f, const std::string& id) {
+    CK_MECHANISM mech{CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
+    CK_ULONG bits = 2048;
+    CK_BYTE exponent[] = {1, 0, 1};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_MODULUS_BITS, &bits, sizeof bits},
+                          {CKA_PUBLIC_EXPONENT, exponent, 3},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_SENSITIVE, &yes, 1},
+                           {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    KeyPair p;
+    REQUIRE_OK(
+        f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 5, priv, 5, &p.publicKey, &p.privateKey));
+    return p;
+}
+
+CK_SESSION_HANDLE openSession(ClusterFixture& f) {
+    CK_SESSION_HANDLE s;
+    REQUIRE_OK(f.p11()->C_OpenSession(f.slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
+                                      nullptr, &s));
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("remote members: multi-part operations interrupted half-way finish on another member",
+          "[remote][failover]") {
+    RemoteCluster f(2);
+    f.start();
+    KeyPair key = generateRsa(f, "multipart");
+    CK_MECHANISM aesGen{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE aesTemplate[] = {{CKA_TOKEN, &yes, 1},
+                                  {CKA_VALUE_LEN, &len, sizeof len},
+                                  {CKA_ENCRYPT, &yes, 1},
+                                  {CKA_DECRYPT, &yes, 1}};
+    CK_OBJECT_HANDLE aes;
+    REQUIRE_OK(f.p11()->C_GenerateKey(f.session, &aesGen, aesTemplate, 4, &aes));
+
+    // Four signatures and four encryptions in flight, spread over both members.
+    Bytes part1 = bytesOf(std::string(100, 'x')), part2 = bytesOf(std::string(50, 'y'));
+    Bytes whole = part1;
+    whole.insert(whole.end(), part2.begin(), part2.end());
+    CK_MECHANISM rsaSha256{CKM_SHA256_RSA_PKCS, nullptr, 0};
+    Bytes iv(16, 7);
+    CK_MECHANISM cbc{CKM_AES_CBC_PAD, iv.data(), iv.size()};
+    std::vector<CK_SESSION_HANDLE> signers, encrypters;
+    std::vector<Bytes> cipher(4);
+    for (int i = 0; i < 4; ++i) {
+        signers.push_back(openSession(f));
+        REQUIRE_OK(f.p11()->C_SignInit(signers.back(), &rsaSha256, key.privateKey));
+        REQUIRE_OK(f.p11()->C_SignUpdate(signers.back(), part1.data(), part1.size()));
+        encrypters.push_back(openSession(f));
+        REQUIRE_OK(f.p11()->C_EncryptInit(encrypters.back(), &cbc, aes));
+        CK_BYTE out[256];
+        CK_ULONG outLen = sizeof out;
+        REQUIRE_OK(
+            f.p11()->C_EncryptUpdate(encrypters.back(), part1.data(), part1.size(), out, &outLen));
+        cipher[i].assign(out, out + outLen);
+    }
+    f.hosts[0].kill();
+    for (int i = 0; i < 4; ++i) {
+        INFO("operation " << i);
+        REQUIRE_OK(f.p11()->C_SignUpdate(signers[i], part2.data(), part2.size()));
+        CK_BYTE sig[512];
+        CK_ULONG sigLen = sizeof sig;
+        REQUIRE_OK(f.p11()->C_SignFinal(signers[i], sig, &sigLen));
+        REQUIRE_OK(f.p11()->C_VerifyInit(f.session, &rsaSha256, key.publicKey));
+        CHECK_RV(f.p11()->C_Verify(f.session, whole.data(), whole.size(), sig, sigLen), CKR_OK);
+
+        CK_BYTE out[256];
+        CK_ULONG outLen = sizeof out;
+        REQUIRE_OK(
+            f.p11()->C_EncryptUpdate(encrypters[i], part2.data(), part2.size(), out, &outLen));
+        cipher[i].insert(cipher[i].end(), out, out + outLen);
+        outLen = sizeof out;
+        REQUIRE_OK(f.p11()->C_EncryptFinal(encrypters[i], out, &outLen));
+        cipher[i].insert(cipher[i].end(), out, out + outLen);
+        REQUIRE_OK(f.p11()->C_DecryptInit(f.session, &cbc, aes));
+        CK_BYTE plain[256];
+        CK_ULONG plainLen = sizeof plain;
+        REQUIRE_OK(
+            f.p11()->C_Decrypt(f.session, cipher[i].data(), cipher[i].size(), plain, &plainLen));
+        CHECK(Bytes(plain, plain + plainLen) == whole);
+    }
+}
+
+TEST_CASE("remote members: an operation beyond the replay bound ends with a clear error",
+          "[remote][failover]") {
+    RemoteCluster f(2, "replay_limit_bytes = 64\n");
+    f.start();
+    KeyPair key = generateRsa(f, "bounded");
+    Bytes part = bytesOf(std::string(100, 'z'));
+    CK_MECHANISM rsaSha256{CKM_SHA256_RSA_PKCS, nullptr, 0};
+    std::vector<CK_SESSION_HANDLE> signers;
+    for (int i = 0; i < 4; ++i) {
+        signers.push_back(openSession(f));
+        REQUIRE_OK(f.p11()->C_SignInit(signers.back(), &rsaSha256, key.privateKey));
+        REQUIRE_OK(f.p11()->C_SignUpdate(signers.back(), part.data(), part.size()));
+    }
+    f.hosts[1].kill();
+    int ok = 0, lost = 0;
+    for (CK_SESSION_HANDLE s : signers) {
+        CK_RV rv = f.p11()->C_SignUpdate(s, part.data(), part.size());
+        CK_BYTE sig[512];
+        CK_ULONG sigLen = sizeof sig;
+        if (rv == CKR_OK) rv = f.p11()->C_SignFinal(s, sig, &sigLen);
+        if (rv == CKR_OK) {
+            ++ok;
+            Bytes whole = part;
+            whole.insert(whole.end(), part.begin(), part.end());
+            REQUIRE_OK(f.p11()->C_VerifyInit(f.session, &rsaSha256, key.publicKey));
+            CHECK_RV(f.p11()->C_Verify(f.session, whole.data(), whole.size(), sig, sigLen), CKR_OK);
+        } else {
+            CHECK_RV(rv, CKR_DEVICE_ERROR);
+            ++lost;
+            // The operation is over: the session can start a new one.
+            CHECK_RV(f.p11()->C_SignInit(s, &rsaSha256, key.privateKey), CKR_OK);
+        }
+    }
+    CHECK(ok > 0);
+    CHECK(lost > 0);
+}
