@@ -62,19 +62,30 @@ namespace {
 // caller wants non-extractable is held extractable only under trusted keys
 // (CKA_WRAP_WITH_TRUSTED), so that the transport key can carry it to the
 // other members; the caller's view keeps what it asked for.
+//
+// A token key is first made as a session object everywhere (tentative) and
+// becomes a token object only once enough members hold it (commit()): a
+// member that fails half-way is left with nothing that outlives its
+// session, never with a stray key of the caller's name.
 struct MemberTemplate {
     std::vector<CK_ATTRIBUTE> attrs;
-    CK_BBOOL yes = CK_TRUE;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CallerView view;
 
-    MemberTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism) {
+    MemberTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_MECHANISM_TYPE mechanism,
+                   bool secretOrPrivate = true) {
         view.extractable = objects::templateFlag(templ, count, CKA_EXTRACTABLE, false);
         view.neverExtractable = view.extractable ? CK_FALSE : CK_TRUE;
         view.wrapWithTrusted = objects::templateFlag(templ, count, CKA_WRAP_WITH_TRUSTED, false);
         view.keyGenMechanism = mechanism;
-        for (CK_ULONG i = 0; i < count; ++i)
-            if (templ[i].type != CKA_EXTRACTABLE && templ[i].type != CKA_WRAP_WITH_TRUSTED)
-                attrs.push_back(templ[i]);
+        for (CK_ULONG i = 0; i < count; ++i) {
+            const CK_ATTRIBUTE_TYPE t = templ[i].type;
+            if (t == CKA_TOKEN) continue;
+            if (secretOrPrivate && (t == CKA_EXTRACTABLE || t == CKA_WRAP_WITH_TRUSTED)) continue;
+            attrs.push_back(templ[i]);
+        }
+        attrs.push_back({CKA_TOKEN, &no, sizeof no});  // tentative: see commit()
+        if (!secretOrPrivate) return;
         attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
         if (!view.extractable || view.wrapWithTrusted)
             attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
@@ -101,16 +112,81 @@ void readSourceView(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
 }
 
 void destroyAll(Cluster& cluster, Session& session, std::span<const Placement> placed) {
-    for (const Placement& p : placed)
-        cluster.member(p.member).call(&CK_FUNCTION_LIST::C_DestroyObject,
-                                      session.memberSessionLocked(p.member), p.handle);
+    for (const Placement& p : placed) {
+        try {
+            cluster.member(p.member).call(&CK_FUNCTION_LIST::C_DestroyObject,
+                                          session.memberSessionLocked(p.member), p.handle);
+        } catch (const CkError& e) {
+            log::error("member ", cluster.member(p.member).name(),
+                       ": removing a key that did not reach quorum failed: ", rvName(e.rv()));
+        }
+    }
+}
+
+// Turns tentative (session) copies into token objects: C_CopyObject with
+// CKA_TOKEN=TRUE, then the session copy goes. Returns the token copies made.
+std::vector<Placement> commit(Cluster& cluster, Session& session,
+                              std::span<const Placement> tentative,
+                              std::vector<unsigned>& doubtful) {
+    std::vector<Placement> made;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE token{CKA_TOKEN, &yes, sizeof yes};
+    for (const Placement& p : tentative) {
+        Member& m = cluster.member(p.member);
+        try {
+            CK_SESSION_HANDLE s = session.memberSessionLocked(p.member);
+            CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+            CK_RV rv =
+                m.call(&CK_FUNCTION_LIST::C_CopyObject, s, p.handle, &token, CK_ULONG{1}, &copy);
+            m.call(&CK_FUNCTION_LIST::C_DestroyObject, s, p.handle);
+            if (rv == CKR_OK) {
+                made.push_back({p.member, copy});
+                continue;
+            }
+            if (classify(rv) == RvClass::MemberFault) {
+                cluster.memberFault(p.member, rv, "commit");
+                doubtful.push_back(p.member);  // the copy may still be made there
+            }
+            log::error("member ", m.name(),
+                       ": making a new key a token object failed: ", rvName(rv));
+        } catch (const CkError& e) {
+            cluster.memberFault(p.member, e.rv(), "commit");
+            doubtful.push_back(p.member);
+        }
+    }
+    return made;
+}
+
+// A member holds a key pair only if it holds both halves: the halves of
+// members that hold one alone are removed.
+void pairUp(Cluster& cluster, Session& session, std::vector<Placement>& priv,
+            std::vector<Placement>& pub) {
+    auto holds = [](const std::vector<Placement>& list, unsigned member) {
+        return std::any_of(list.begin(), list.end(),
+                           [&](const Placement& p) { return p.member == member; });
+    };
+    std::vector<Placement> strays, bothPriv, bothPub;
+    for (const Placement& p : priv) (holds(pub, p.member) ? bothPriv : strays).push_back(p);
+    for (const Placement& p : pub) (holds(priv, p.member) ? bothPub : strays).push_back(p);
+    destroyAll(cluster, session, strays);
+    priv = std::move(bothPriv);
+    pub = std::move(bothPub);
+}
+
+// After a generation that did not reach quorum: whether to try again on
+// another member (the source failed while its key was being copied).
+bool retryElsewhere(Cluster& cluster, unsigned source, unsigned attempt, const char* what) {
+    if (cluster.member(source).serving() || attempt + 1 >= cluster.memberCount()) return false;
+    log::warn(what, ": member ", cluster.member(source).name(),
+              " failed while its new key was copied; generating again on another member");
+    return true;
 }
 
 // Members that should receive a copy of what `source` made.
 std::vector<unsigned> copyTargets(Cluster& cluster, unsigned source) {
     std::vector<unsigned> targets;
     for (unsigned m : cluster.allMembers())
-        if (m != source && cluster.member(m).health() != Health::Down) targets.push_back(m);
+        if (m != source && cluster.member(m).takesWrites()) targets.push_back(m);
     return targets;
 }
 
@@ -134,25 +210,36 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     std::shared_lock gate(cluster.writeGate());
     const bool token = objects::templateFlag(pTemplate, ulCount, CKA_TOKEN, false);
     MemberTemplate templ(pTemplate, ulCount, pMechanism->mechanism);
-    Placement made{};
-    CK_RV rv =
-        generateOnOne(cluster, *session, "C_GenerateKey", [&](unsigned m, CK_SESSION_HANDLE s) {
-            made.member = m;
-            return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKey, s, pMechanism,
-                                          templ.data(), templ.size(), &made.handle);
-        });
-    if (rv != CKR_OK) return rv;
-    readSourceView(cluster.member(made.member), session->memberSessionLocked(made.member),
-                   made.handle, templ.view);
-    auto copies = replication::copyKey(cluster, *session, made.member, made.handle,
-                                       copyTargets(cluster, made.member));
-    std::vector<Placement> placed{made};
-    placed.insert(placed.end(), copies.made.begin(), copies.made.end());
-    if (!reachesQuorum(cluster, placed.size(), "C_GenerateKey")) {
+    std::vector<Placement> placed;
+    std::vector<unsigned> doubtful;
+    for (unsigned attempt = 0;; ++attempt) {
+        Placement made{};
+        CK_RV rv =
+            generateOnOne(cluster, *session, "C_GenerateKey", [&](unsigned m, CK_SESSION_HANDLE s) {
+                made.member = m;
+                return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKey, s, pMechanism,
+                                              templ.data(), templ.size(), &made.handle);
+            });
+        if (rv != CKR_OK) return rv;
+        try {
+            readSourceView(cluster.member(made.member), session->memberSessionLocked(made.member),
+                           made.handle, templ.view);
+        } catch (const CkError&) {
+            // the copy below fails too and decides
+        }
+        auto copies = replication::copyKey(cluster, *session, made.member, made.handle,
+                                           copyTargets(cluster, made.member));
+        placed = {made};
+        placed.insert(placed.end(), copies.made.begin(), copies.made.end());
+        if (token && reachesQuorum(cluster, placed.size(), "C_GenerateKey"))
+            placed = commit(cluster, *session, placed, doubtful);
+        if (reachesQuorum(cluster, placed.size(), "C_GenerateKey")) break;
         destroyAll(cluster, *session, placed);
-        return CKR_DEVICE_ERROR;
+        if (!retryElsewhere(cluster, made.member, attempt, "C_GenerateKey"))
+            return CKR_DEVICE_ERROR;
     }
     *phKey = objects::record(cluster, *session, token, placed);
+    objects::noteDoubts(cluster, *session, *phKey, doubtful);
     cluster.objects().setView(*phKey, std::make_shared<const CallerView>(templ.view));
     return CKR_OK;
 }
@@ -174,44 +261,49 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     const bool privateToken =
         objects::templateFlag(pPrivateKeyTemplate, ulPrivateKeyAttributeCount, CKA_TOKEN, false);
     MemberTemplate priv(pPrivateKeyTemplate, ulPrivateKeyAttributeCount, pMechanism->mechanism);
-    Placement pub{}, prv{};
-    CK_RV rv =
-        generateOnOne(cluster, *session, "C_GenerateKeyPair", [&](unsigned m, CK_SESSION_HANDLE s) {
-            pub.member = prv.member = m;
-            return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKeyPair, s, pMechanism,
-                                          pPublicKeyTemplate, ulPublicKeyAttributeCount,
-                                          priv.data(), priv.size(), &pub.handle, &prv.handle);
-        });
-    if (rv != CKR_OK) return rv;
-    readSourceView(cluster.member(prv.member), session->memberSessionLocked(prv.member), prv.handle,
-                   priv.view);
-    const auto targets = copyTargets(cluster, prv.member);
-    auto privCopies = replication::copyKey(cluster, *session, prv.member, prv.handle, targets);
-    auto pubCopies = replication::copyKey(cluster, *session, pub.member, pub.handle, targets);
-    // A member holds the pair only if it took both halves.
-    std::vector<Placement> privPlaced{prv}, pubPlaced{pub}, strays;
-    for (const Placement& p : privCopies.made) {
-        auto half = std::find_if(pubCopies.made.begin(), pubCopies.made.end(),
-                                 [&](const Placement& q) { return q.member == p.member; });
-        if (half == pubCopies.made.end()) {
-            strays.push_back(p);
-            continue;
+    MemberTemplate pubTempl(pPublicKeyTemplate, ulPublicKeyAttributeCount, pMechanism->mechanism,
+                            false);
+    std::vector<Placement> privPlaced, pubPlaced;
+    std::vector<unsigned> doubtful;
+    for (unsigned attempt = 0;; ++attempt) {
+        Placement pub{}, prv{};
+        CK_RV rv = generateOnOne(
+            cluster, *session, "C_GenerateKeyPair", [&](unsigned m, CK_SESSION_HANDLE s) {
+                pub.member = prv.member = m;
+                return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateKeyPair, s, pMechanism,
+                                              pubTempl.data(), pubTempl.size(), priv.data(),
+                                              priv.size(), &pub.handle, &prv.handle);
+            });
+        if (rv != CKR_OK) return rv;
+        try {
+            readSourceView(cluster.member(prv.member), session->memberSessionLocked(prv.member),
+                           prv.handle, priv.view);
+        } catch (const CkError&) {
+            // the copy below fails too and decides
         }
-        privPlaced.push_back(p);
-        pubPlaced.push_back(*half);
-    }
-    for (const Placement& q : pubCopies.made)
-        if (std::none_of(privPlaced.begin(), privPlaced.end(),
-                         [&](const Placement& p) { return p.member == q.member; }))
-            strays.push_back(q);
-    destroyAll(cluster, *session, strays);
-    if (!reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) {
+        const auto targets = copyTargets(cluster, prv.member);
+        auto privCopies = replication::copyKey(cluster, *session, prv.member, prv.handle, targets);
+        auto pubCopies = replication::copyKey(cluster, *session, pub.member, pub.handle, targets);
+        privPlaced = {prv};
+        pubPlaced = {pub};
+        privPlaced.insert(privPlaced.end(), privCopies.made.begin(), privCopies.made.end());
+        pubPlaced.insert(pubPlaced.end(), pubCopies.made.begin(), pubCopies.made.end());
+        pairUp(cluster, *session, privPlaced, pubPlaced);
+        if (reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) {
+            if (privateToken) privPlaced = commit(cluster, *session, privPlaced, doubtful);
+            if (publicToken) pubPlaced = commit(cluster, *session, pubPlaced, doubtful);
+            pairUp(cluster, *session, privPlaced, pubPlaced);
+        }
+        if (reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) break;
         destroyAll(cluster, *session, privPlaced);
         destroyAll(cluster, *session, pubPlaced);
-        return CKR_DEVICE_ERROR;
+        if (!retryElsewhere(cluster, prv.member, attempt, "C_GenerateKeyPair"))
+            return CKR_DEVICE_ERROR;
     }
     *phPublicKey = objects::record(cluster, *session, publicToken, pubPlaced);
     *phPrivateKey = objects::record(cluster, *session, privateToken, privPlaced);
+    objects::noteDoubts(cluster, *session, *phPublicKey, doubtful);
+    objects::noteDoubts(cluster, *session, *phPrivateKey, doubtful);
     CallerView publicView;
     publicView.keyGenMechanism = pMechanism->mechanism;
     cluster.objects().setView(*phPublicKey, std::make_shared<const CallerView>(publicView));

@@ -56,6 +56,7 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
                                       "\"'s");
     cluster->anchors_ = std::vector<std::atomic<CK_SESSION_HANDLE>>(members.size());
     cluster->probes_ = std::make_unique<ProbeState[]>(members.size());
+    cluster->doubts_.resize(members.size());
     for (unsigned i = 0; i < members.size(); ++i) {
         Member& m = *cluster->members_[i];
         if (!m.located()) {

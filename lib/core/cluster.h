@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/identity.h"
 #include "core/object_index.h"
 #include "core/session.h"
 #include "member/member.h"
@@ -84,6 +85,12 @@ class Cluster {
     // After a user login: removes tombstoned objects, and repairs in the
     // background when the members hold different numbers of objects.
     void afterLogin();
+    // A write of the object with `identity` may or may not have happened on
+    // `member` (its call failed with a member fault). Before the member
+    // serves again, every object matching the identity's class, type,
+    // CKA_ID and CKA_LABEL is removed from it; repair then copies the
+    // cluster's version back.
+    void inDoubt(unsigned member, const Identity& identity);
     // Members whose last repair is still to do (they serve meanwhile).
     bool needsSync(unsigned member) const noexcept {
         return probes_[member].needsSync.load(std::memory_order_relaxed);
@@ -148,6 +155,9 @@ class Cluster {
     };
     std::unique_ptr<ProbeState[]> probes_;
     std::shared_mutex writeGate_;
+    std::mutex doubtMutex_;
+    std::vector<std::vector<Identity>> doubts_;  // per member
+    void resolveDoubts(unsigned member);
     std::mutex probeRun_;  // one probe round at a time
     std::mutex proberMutex_;
     std::condition_variable proberWake_;

@@ -74,6 +74,17 @@ CK_RV noHolder(Cluster& cluster, CK_OBJECT_HANDLE object) {
     return CKR_OBJECT_HANDLE_INVALID;
 }
 
+void noteDoubts(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                std::span<const unsigned> members) {
+    if (members.empty() || !cluster.objects().isToken(object)) return;
+    try {
+        if (auto identity = identityLocked(cluster, session, object))
+            for (unsigned m : members) cluster.inDoubt(m, *identity);
+    } catch (const CkError&) {
+        log::warn("an object whose write a member may have missed could not be identified");
+    }
+}
+
 CK_OBJECT_HANDLE record(Cluster& cluster, Session& session, bool token,
                         std::span<const Placement> placed) {
     CK_OBJECT_HANDLE object = cluster.objects().add(
@@ -192,7 +203,9 @@ CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR tem
         "C_CreateObject");
     check(outcome.rv);
     reportMissed(cluster, outcome, "C_CreateObject");
-    return record(cluster, session, token, outcome.done);
+    CK_OBJECT_HANDLE made = record(cluster, session, token, outcome.done);
+    noteDoubts(cluster, session, made, outcome.faulted);
+    return made;
 }
 
 CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE source,
@@ -221,6 +234,7 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
         .call(&CK_FUNCTION_LIST::C_GetAttributeValue, session.memberSessionLocked(first.member),
               first.handle, &attr, CK_ULONG{1});
     CK_OBJECT_HANDLE made = record(cluster, session, token != CK_FALSE, outcome.done);
+    noteDoubts(cluster, session, made, outcome.faulted);
     cluster.objects().setView(made, cluster.objects().view(source));
     return made;
 }

@@ -77,6 +77,11 @@ void findFinal(Session& session);
 CK_OBJECT_HANDLE record(Cluster& cluster, Session& session, bool token,
                         std::span<const Placement> placed);
 
+// The object may or may not have been written on `members` (their calls
+// failed with member faults): see Cluster::inDoubt.
+void noteDoubts(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                std::span<const unsigned> members);
+
 // The CK_BBOOL value of `type` in a template, or `fallback` when absent.
 bool templateFlag(CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_ATTRIBUTE_TYPE type, bool fallback);
 

@@ -182,6 +182,7 @@ bool Cluster::probe(unsigned m) {
     }
     member.retireSessions();
     member.setHealth(Health::Syncing, "answers again");
+    resolveDoubts(m);
     if (loginState() == CKU_USER) {
         probes_[m].needsSync.store(false);
         repairMembers("a member returned");
@@ -192,6 +193,55 @@ bool Cluster::probe(unsigned m) {
     if (member.health() != Health::Syncing) return false;  // faulted again while repairing
     member.setHealth(Health::Up, "in sync");
     return true;
+}
+
+void Cluster::inDoubt(unsigned member, const Identity& identity) {
+    std::lock_guard lock(doubtMutex_);
+    doubts_[member].push_back(identity);
+}
+
+void Cluster::resolveDoubts(unsigned m) {
+    std::vector<Identity> doubts;
+    {
+        std::lock_guard lock(doubtMutex_);
+        doubts.swap(doubts_[m]);
+    }
+    if (doubts.empty()) return;
+    if (loginState() != CKU_USER) {  // private objects are invisible now: keep them for later
+        std::lock_guard lock(doubtMutex_);
+        doubts_[m].insert(doubts_[m].end(), doubts.begin(), doubts.end());
+        return;
+    }
+    std::unique_lock gate(writeGate_);
+    Member& member = *members_[m];
+    Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
+    std::lock_guard lock(session.mutex);
+    unsigned removed = 0;
+    for (const Identity& d : doubts) {
+        CK_OBJECT_CLASS cls = d.cls;
+        CK_BBOOL token = d.token;
+        std::vector<CK_ATTRIBUTE> templ = {{CKA_CLASS, &cls, sizeof cls},
+                                           {CKA_TOKEN, &token, sizeof token}};
+        if (!d.id.empty())
+            templ.push_back({CKA_ID, const_cast<CK_BYTE*>(d.id.data()), d.id.size()});
+        if (!d.label.empty())
+            templ.push_back({CKA_LABEL, const_cast<CK_BYTE*>(d.label.data()), d.label.size()});
+        try {
+            CK_SESSION_HANDLE s = session.memberSessionLocked(m);
+            for (CK_OBJECT_HANDLE h :
+                 findAll(member, s, templ.data(), static_cast<CK_ULONG>(templ.size()))) {
+                auto found = readIdentity(member, s, h);
+                if (!found || found->subtype != d.subtype) continue;
+                if (member.call(&CK_FUNCTION_LIST::C_DestroyObject, s, h) == CKR_OK) ++removed;
+            }
+        } catch (const CkError& e) {
+            log::warn("member ", member.name(),
+                      ": clearing doubtful writes failed: ", rvName(e.rv()));
+        }
+    }
+    objects_.forgetMember(m);
+    log::info("member ", member.name(), ": removed ", removed,
+              " objects of writes it may have missed; repair restores them");
 }
 
 void Cluster::repairMembers(const char* why) {

@@ -258,6 +258,9 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
         report.failed += static_cast<unsigned>(copied.missed.size());
         for (const Placement& p : copied.made)
             log::info("member ", cluster.member(p.member).name(), ": repaired a missing object");
+        if (!copied.faulted.empty())
+            if (auto identity = decodeIdentity(key))
+                for (unsigned m : copied.faulted) cluster.inDoubt(m, *identity);
     }
     return report;
 }

@@ -18,7 +18,7 @@ Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned requ
     bool decided = false;
     for (unsigned m : targets) {
         Member& member = cluster.member(m);
-        if (member.health() == Health::Down) {
+        if (!member.takesWrites()) {
             outcome.missed.push_back(m);
             continue;
         }
@@ -33,6 +33,7 @@ Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned requ
         if (cls == RvClass::MemberFault || cls == RvClass::SessionLost) {
             cluster.memberFault(m, rv, what);
             outcome.missed.push_back(m);
+            outcome.faulted.push_back(m);
             continue;
         }
         if (!decided) {

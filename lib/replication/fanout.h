@@ -29,6 +29,10 @@ struct Outcome {
     CK_RV rv = CKR_OK;
     std::vector<Placement> done;   // members that took the write (and the handle made, if any)
     std::vector<unsigned> missed;  // members that did not
+    // Members whose call failed with a member fault: the write may still
+    // have happened there (a call that missed its deadline), so the object
+    // is in doubt on them (Cluster::inDoubt).
+    std::vector<unsigned> faulted;
 };
 
 // apply(member, &handle) performs the write on one member; handle may be left

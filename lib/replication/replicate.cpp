@@ -87,10 +87,11 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
                    std::span<const unsigned> targets) {
     CopyResult result;
     Member& from = cluster.member(source);
-    CK_SESSION_HANDLE fromSession = session.memberSessionLocked(source);
+    CK_SESSION_HANDLE fromSession = CK_INVALID_HANDLE;
     CK_OBJECT_CLASS cls = 0;
     Template templ;
     try {
+        fromSession = session.memberSessionLocked(source);
         cls = classOf(from, fromSession, key);
         templ = readTemplate(from, fromSession, key, carried(cls));
     } catch (const CkError& e) {
@@ -157,7 +158,10 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
             result.made.push_back({target, made});
             continue;
         }
-        if (classify(rv) == RvClass::MemberFault) cluster.memberFault(target, rv, "key copy");
+        if (classify(rv) == RvClass::MemberFault) {
+            cluster.memberFault(target, rv, "key copy");
+            result.faulted.push_back(target);
+        }
         log::error("member ", to.name(), ": copying a key or object failed: ", rvName(rv));
         result.missed.push_back(target);
     }

@@ -23,8 +23,9 @@ class Session;
 namespace p11c::replication {
 
 struct CopyResult {
-    std::vector<Placement> made;   // members that now hold the key, with their handles
-    std::vector<unsigned> missed;  // members that could not take it
+    std::vector<Placement> made;    // members that now hold the key, with their handles
+    std::vector<unsigned> missed;   // members that could not take it
+    std::vector<unsigned> faulted;  // ...of which these with a member fault (in doubt)
 };
 
 CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,
