@@ -27,6 +27,7 @@
 #include "member/member.h"
 #include "routing/policy.h"
 #include "util/secret.h"
+#include "util/write_gate.h"
 
 namespace p11c {
 
@@ -81,10 +82,16 @@ class Cluster {
     }
     // Caller writes hold this shared; repair holds it exclusively, so that a
     // write never races with the copy or removal of the same object.
-    std::shared_mutex& writeGate() noexcept { return writeGate_; }
+    WriteGate& writeGate() noexcept { return writeGate_; }
     // After a user login: removes tombstoned objects, and repairs in the
     // background when the members hold different numbers of objects.
     void afterLogin();
+    // Asks the prober for a repair of every member that takes writes (a
+    // write reached fewer members than take writes).
+    void requestRepair() {
+        repairWanted_.store(true);
+        wakeProber();
+    }
     // A write of the object with `identity` may or may not have happened on
     // `member` (its call failed with a member fault). Before the member
     // serves again, every object matching the identity's class, type,
@@ -127,6 +134,8 @@ class Cluster {
     void wakeProber();
     // Reconciles every member that takes writes; needs the user login.
     void repairMembers(const char* why);
+    // Whether the serving members hold different numbers of token objects.
+    bool membersDiffer();
     // Logs the member in as the cluster is (user PIN kept since C_Login).
     CK_RV loginMember(unsigned member);
 
@@ -154,11 +163,11 @@ class Cluster {
         std::atomic<bool> needsSync{false};
     };
     std::unique_ptr<ProbeState[]> probes_;
-    std::shared_mutex writeGate_;
+    WriteGate writeGate_;
     std::mutex doubtMutex_;
     std::vector<std::vector<Identity>> doubts_;  // per member
-    void resolveDoubts(unsigned member);
-    std::mutex probeRun_;  // one probe round at a time
+    void resolveDoubtsLocked(unsigned member);   // writeGate_ held exclusively
+    std::mutex probeRun_;                        // one probe round at a time
     std::mutex proberMutex_;
     std::condition_variable proberWake_;
     bool proberStop_ = false;

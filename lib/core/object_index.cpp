@@ -152,6 +152,13 @@ void ObjectIndex::forgetMember(unsigned member) {
     absent_[member] = 0;
 }
 
+void ObjectIndex::forgetAbsence(unsigned member) {
+    std::unique_lock lock(mutex_);
+    for (auto& [object, r] : records_)
+        if (r.presence[member] == Presence::Absent) r.presence[member] = Presence::Unknown;
+    absent_[member] = 0;
+}
+
 void ObjectIndex::remove(CK_OBJECT_HANDLE object) {
     std::unique_lock lock(mutex_);
     eraseLocked(object);

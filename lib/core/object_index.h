@@ -81,6 +81,9 @@ class ObjectIndex {
     // The member's handles are void (it restarted): everything there is
     // Unknown again, to be resolved by identity.
     void forgetMember(unsigned member);
+    // Repair copied objects to the member: what was known Absent there is
+    // Unknown again (resolved by identity on next use).
+    void forgetAbsence(unsigned member);
     // Session objects die with their session on every member.
     void removeOwnedBy(CK_SESSION_HANDLE owner);
     // How many objects are known to be missing from `member`.

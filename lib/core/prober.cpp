@@ -5,6 +5,7 @@
 //   Up --fault--> Suspect --probe fails--> Down --probe ok--> Syncing --repaired--> Up
 //                    \------------------probe ok-------------->/
 #include <algorithm>
+#include <cstring>
 
 #include "core/cluster.h"
 #include "core/identity.h"
@@ -22,14 +23,22 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
+constexpr milliseconds kCompareEvery{5000};
 constexpr milliseconds kMaxBackoff{5000};
 
-// How many token objects a member holds (handles only: cheap).
+// How many token objects a member holds, tombstones aside (they differ
+// between members by design): handles only, cheap.
 long countObjects(Member& member, CK_SESSION_HANDLE session) {
     CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE templ[] = {{CKA_TOKEN, &yes, sizeof yes}};
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_ATTRIBUTE all[] = {{CKA_TOKEN, &yes, sizeof yes}};
+    CK_ATTRIBUTE tombs[] = {{CKA_TOKEN, &yes, sizeof yes},
+                            {CKA_CLASS, &data, sizeof data},
+                            {CKA_LABEL, const_cast<char*>(repair::kTombstoneLabel),
+                             std::strlen(repair::kTombstoneLabel)}};
     try {
-        return static_cast<long>(findAll(member, session, templ, 1).size());
+        return static_cast<long>(findAll(member, session, all, 1).size()) -
+               static_cast<long>(findAll(member, session, tombs, 3).size());
     } catch (const CkError&) {
         return -1;
     }
@@ -50,12 +59,19 @@ void Cluster::wakeProber() {
 void Cluster::proberLoop() {
     const bool publishing = !config_.cluster.statusDir.empty();
     auto published = Clock::time_point{};
+    auto compared = Clock::now();
     std::unique_lock lock(proberMutex_);
     while (!proberStop_) {
         lock.unlock();
         // Publish a member fault before the (possibly slow) probe of it.
         if (publishing && probeWanted_.load()) status::publish(*this);
         probeDue();
+        // Anti-entropy: now and then, compare how many objects the members
+        // hold (cheap); a difference starts a repair.
+        if (Clock::now() - compared >= kCompareEvery) {
+            compared = Clock::now();
+            if (loginState() == CKU_USER && membersDiffer()) repairMembers("periodic comparison");
+        }
         bool idle = !probeWanted_.load() && !repairWanted_.load();
         for (auto& m : members_) idle = idle && m->health() == Health::Up;
         if (publishing && (!idle || Clock::now() - published >= milliseconds(1000))) {
@@ -68,11 +84,9 @@ void Cluster::proberLoop() {
         // look again soon (backoff is per member).
         if (!idle)
             proberWake_.wait_for(lock, milliseconds(50));
-        else if (publishing)
+        else
             proberWake_.wait_for(lock, milliseconds(1000),
                                  [&] { return proberStop_ || probeWanted_.load(); });
-        else
-            proberWake_.wait(lock, [&] { return proberStop_ || probeWanted_.load(); });
     }
     if (publishing) status::withdraw(*this);
 }
@@ -174,6 +188,9 @@ bool Cluster::probe(unsigned m) {
         if (rv != CKR_OK) return false;
         anchors_[m].store(fresh);
     }
+    // Calls that missed their deadline may still run on the member (a host
+    // that was frozen): wait for them before repairing it.
+    if (member.fence() != CKR_OK) return false;
     rv = loginMember(m);
     if (rv != CKR_OK) {
         log::error("member ", member.name(), ": logging in again failed with ", rvName(rv),
@@ -182,7 +199,6 @@ bool Cluster::probe(unsigned m) {
     }
     member.retireSessions();
     member.setHealth(Health::Syncing, "answers again");
-    resolveDoubts(m);
     if (loginState() == CKU_USER) {
         probes_[m].needsSync.store(false);
         repairMembers("a member returned");
@@ -196,23 +212,27 @@ bool Cluster::probe(unsigned m) {
 }
 
 void Cluster::inDoubt(unsigned member, const Identity& identity) {
-    std::lock_guard lock(doubtMutex_);
-    doubts_[member].push_back(identity);
+    log::info("member ", members_[member]->name(), ": in doubt: id ",
+              std::string(identity.id.begin(), identity.id.end()));
+    {
+        std::lock_guard lock(doubtMutex_);
+        doubts_[member].push_back(identity);
+    }
+    // A member that serves already (it returned before the doubt was
+    // known) is cleared by the next repair, which starts now.
+    if (members_[member]->takesWrites()) {
+        repairWanted_.store(true);
+        wakeProber();
+    }
 }
 
-void Cluster::resolveDoubts(unsigned m) {
+void Cluster::resolveDoubtsLocked(unsigned m) {
     std::vector<Identity> doubts;
     {
         std::lock_guard lock(doubtMutex_);
         doubts.swap(doubts_[m]);
     }
     if (doubts.empty()) return;
-    if (loginState() != CKU_USER) {  // private objects are invisible now: keep them for later
-        std::lock_guard lock(doubtMutex_);
-        doubts_[m].insert(doubts_[m].end(), doubts.begin(), doubts.end());
-        return;
-    }
-    std::unique_lock gate(writeGate_);
     Member& member = *members_[m];
     Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
     std::lock_guard lock(session.mutex);
@@ -233,6 +253,8 @@ void Cluster::resolveDoubts(unsigned m) {
                 auto found = readIdentity(member, s, h);
                 if (!found || found->subtype != d.subtype) continue;
                 if (member.call(&CK_FUNCTION_LIST::C_DestroyObject, s, h) == CKR_OK) ++removed;
+                log::info("member ", member.name(), ": in doubt: removed id ",
+                          std::string(d.id.begin(), d.id.end()));
             }
         } catch (const CkError& e) {
             log::warn("member ", member.name(),
@@ -245,14 +267,18 @@ void Cluster::resolveDoubts(unsigned m) {
 }
 
 void Cluster::repairMembers(const char* why) {
+    if (loginState() != CKU_USER) return;  // private objects are invisible: later
     std::unique_lock gate(writeGate_);
     std::vector<unsigned> members;
     for (auto& m : members_)
         if (m->takesWrites()) members.push_back(m->index());
+    for (unsigned m : members) resolveDoubtsLocked(m);
     if (members.size() < 2) return;
     Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
     std::lock_guard lock(session.mutex);
     repair::Report report = repair::reconcile(*this, session, members);
+    if (report.copied > 0)
+        for (unsigned m : members) objects_.forgetAbsence(m);
     if (report.copied || report.removed || report.failed)
         log::warn("repair (", why, "): ", report.copied, " copies made, ", report.removed,
                   " destroyed objects removed, ", report.failed, " failed");
@@ -260,9 +286,25 @@ void Cluster::repairMembers(const char* why) {
         for (unsigned m : members) probes_[m].needsSync.store(false);
 }
 
-void Cluster::afterLogin() {
-    std::vector<unsigned> members = servingMembers();
+bool Cluster::membersDiffer() {
+    std::shared_lock gate(writeGate_);
+    Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
+    std::lock_guard lock(session.mutex);
+    long first = -2;
     bool differ = false;
+    for (unsigned m : servingMembers()) {
+        long n = -1;
+        try {
+            n = countObjects(*members_[m], session.memberSessionLocked(m));
+        } catch (const CkError&) {
+        }
+        if (first == -2) first = n;
+        differ = differ || n != first;
+    }
+    return differ;
+}
+
+void Cluster::afterLogin() {
     {
         std::shared_lock gate(writeGate_);
         Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION,
@@ -270,14 +312,9 @@ void Cluster::afterLogin() {
         std::lock_guard lock(session.mutex);
         // Objects destroyed while a member was away must not be seen again,
         // whichever process meets that member first: remove them now.
-        repair::sweep(*this, session, members);
-        long first = -2;
-        for (unsigned m : members) {
-            long n = countObjects(*members_[m], session.memberSessionLocked(m));
-            if (first == -2) first = n;
-            differ = differ || n != first;
-        }
+        repair::sweep(*this, session, servingMembers());
     }
+    bool differ = membersDiffer();
     for (unsigned m = 0; m < members_.size(); ++m) differ = differ || probes_[m].needsSync.load();
     if (!differ) return;
     // The members disagree (a write one of them missed in another process):

@@ -1,6 +1,7 @@
 #include "core/repair.h"
 
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <set>
 #include <string>
@@ -16,19 +17,43 @@ namespace p11c::repair {
 namespace {
 
 constexpr char kApplication[] = "p11cluster";
-constexpr char kLabel[] = "p11cluster tombstone";
+constexpr const char* kLabel = kTombstoneLabel;
 constexpr uint8_t kFormat = 1;
 
 using Key = std::vector<CK_BYTE>;  // an encoded identity
 
-// Every tombstone on one member: encoded identity -> handle.
-std::map<Key, CK_OBJECT_HANDLE> tombstonesOn(Member& member, CK_SESSION_HANDLE session) {
+// A tombstone outlives the repair that used it by this long: a member can
+// still show an object it half-wrote when it failed (SoftHSM finds such a
+// file only on a later scan of its directory), and the tombstone must be
+// there when it does.
+constexpr int64_t kTombstoneLifetime = 24 * 3600;
+
+int64_t now() {
+    return static_cast<int64_t>(std::time(nullptr));
+}
+
+// A tombstone's CKA_VALUE: when it was written (u64, seconds) and the
+// encoded identity.
+std::vector<CK_BYTE> tombValue(const Key& key) {
+    remote::Writer w;
+    w.u64(static_cast<uint64_t>(now()));
+    w.raw(key.data(), key.size());
+    return std::move(w.buffer());
+}
+
+struct Tomb {
+    CK_OBJECT_HANDLE handle;
+    int64_t written;
+};
+
+// Every tombstone on one member: encoded identity -> handle and age.
+std::map<Key, Tomb> tombstonesOn(Member& member, CK_SESSION_HANDLE session) {
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ[] = {{CKA_CLASS, &data, sizeof data},
                             {CKA_TOKEN, &yes, sizeof yes},
-                            {CKA_LABEL, const_cast<char*>(kLabel), sizeof kLabel - 1}};
-    std::map<Key, CK_OBJECT_HANDLE> out;
+                            {CKA_LABEL, const_cast<char*>(kLabel), std::strlen(kLabel)}};
+    std::map<Key, Tomb> out;
     static constexpr CK_ATTRIBUTE_TYPE kTypes[] = {CKA_APPLICATION, CKA_VALUE};
     for (CK_OBJECT_HANDLE h : findAll(member, session, templ, 3)) {
         auto values = readAttributes(member, session, h, kTypes);
@@ -37,7 +62,12 @@ std::map<Key, CK_OBJECT_HANDLE> tombstonesOn(Member& member, CK_SESSION_HANDLE s
         if (app.size() != sizeof kApplication - 1 ||
             std::memcmp(app.data(), kApplication, app.size()) != 0)
             continue;
-        out.emplace(*values[1], h);
+        const auto& value = *values[1];
+        if (value.size() <= sizeof(uint64_t)) continue;
+        uint64_t written;
+        std::memcpy(&written, value.data(), sizeof written);
+        out.emplace(Key(value.begin() + sizeof written, value.end()),
+                    Tomb{h, static_cast<int64_t>(written)});
     }
     return out;
 }
@@ -75,8 +105,8 @@ CK_RV destroyOn(Cluster& cluster, Session& session, unsigned m, CK_OBJECT_HANDLE
 }
 
 struct Survey {
-    std::vector<std::map<Key, CK_OBJECT_HANDLE>> tombs;  // per member
-    bool complete = true;                                // every member answered
+    std::vector<std::map<Key, Tomb>> tombs;  // per member
+    bool complete = true;                    // every member answered
 };
 
 Survey surveyTombstones(Cluster& cluster, Session& session, std::span<const unsigned> members) {
@@ -99,7 +129,7 @@ void dropTombstones(Cluster& cluster, Session& session, const Survey& survey, co
                     std::span<const unsigned> members) {
     for (unsigned m : members)
         if (auto it = survey.tombs[m].find(key); it != survey.tombs[m].end())
-            destroyOn(cluster, session, m, it->second);
+            destroyOn(cluster, session, m, it->second.handle);
 }
 
 }  // namespace
@@ -139,15 +169,16 @@ std::optional<Identity> decodeIdentity(std::span<const CK_BYTE> bytes) {
 void tombstone(Cluster& cluster, Session& session, const Identity& identity,
                std::span<const unsigned> members) {
     Key key = encodeIdentity(identity);
+    std::vector<CK_BYTE> value = tombValue(key);
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ[] = {
         {CKA_CLASS, &data, sizeof data},
         {CKA_TOKEN, &yes, sizeof yes},
         {CKA_PRIVATE, &yes, sizeof yes},
-        {CKA_LABEL, const_cast<char*>(kLabel), sizeof kLabel - 1},
+        {CKA_LABEL, const_cast<char*>(kLabel), std::strlen(kLabel)},
         {CKA_APPLICATION, const_cast<char*>(kApplication), sizeof kApplication - 1},
-        {CKA_VALUE, key.data(), key.size()}};
+        {CKA_VALUE, value.data(), value.size()}};
     for (unsigned m : members) {
         Member& member = cluster.member(m);
         CK_RV rv;
@@ -161,6 +192,9 @@ void tombstone(Cluster& cluster, Session& session, const Identity& identity,
         }
         if (rv != CKR_OK)
             log::error("member ", member.name(), ": writing a tombstone failed: ", rvName(rv));
+        else
+            log::info("member ", member.name(), ": tombstone written for id ",
+                      std::string(identity.id.begin(), identity.id.end()));
     }
 }
 
@@ -246,7 +280,10 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
                     ++report.failed;
                 }
             }
-            if (survey.complete && listed.size() == cluster.memberCount())
+            bool old = true;
+            for (unsigned m : tombed)
+                old = old && now() - survey.tombs[m][key].written > kTombstoneLifetime;
+            if (old && survey.complete && listed.size() == cluster.memberCount())
                 dropTombstones(cluster, session, survey, key, listed);
             continue;
         }

@@ -36,6 +36,8 @@ class Session;
 
 namespace p11c::repair {
 
+inline constexpr char kTombstoneLabel[] = "p11cluster tombstone";
+
 std::vector<CK_BYTE> encodeIdentity(const Identity& identity);
 std::optional<Identity> decodeIdentity(std::span<const CK_BYTE> bytes);
 

@@ -114,6 +114,10 @@ CK_RV ModuleLibrary::reconnect() {
     return rv;
 }
 
+CK_RV ModuleLibrary::fence() {
+    return remote_ ? remote_->fence() : CKR_OK;
+}
+
 ModuleLibrary::~ModuleLibrary() {
     std::lock_guard lock(registryMutex);
     if (functions_ != nullptr && initialisedByUs_) functions_->C_Finalize(nullptr);

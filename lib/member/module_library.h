@@ -54,6 +54,9 @@ class ModuleLibrary {
     // handle from before is void afterwards, which generation() tells.
     // A loaded module is left alone (its sessions survive its faults).
     CK_RV reconnect();
+    // Remote: waits until calls that missed their deadline have finished on
+    // the member host (RemoteClient::fence). Loaded modules: nothing to wait for.
+    CK_RV fence();
     uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   private:

@@ -25,7 +25,10 @@ enum class Fn : uint32_t {
 #define P11C_FN_ID(name, params, args) name,
     P11_FUNCTIONS_2_40(P11C_FN_ID)
 #undef P11C_FN_ID
-        Count
+        Count,
+    // The protocol's own: waits until every call this client made earlier
+    // has finished on the host (calls that missed their deadline included).
+    Fence = 0x10000,
 };
 
 inline constexpr char kMagic[8] = {'P', '1', '1', 'C', 'L', 'S', 'T', '1'};

@@ -114,6 +114,7 @@ const char* fnName(Fn fn) {
         P11_FUNCTIONS_2_40(P11C_NAME)
 #undef P11C_NAME
     };
+    if (fn == Fn::Fence) return "fence";
     auto i = static_cast<size_t>(fn);
     return i < std::size(kNames) ? kNames[i] : "?";
 }
@@ -143,7 +144,10 @@ std::unique_ptr<RemoteClient> RemoteClient::create(const std::string& address,
 
 RemoteClient::RemoteClient(std::string address, std::chrono::milliseconds callTimeout,
                            unsigned slot)
-    : address_(std::move(address)), callTimeout_(callTimeout), slot_(slot), clientId_(randomId()) {}
+    : address_(std::move(address)),
+      callTimeout_(callTimeout),
+      slot_(slot),
+      clientBase_(randomId() << 32) {}
 
 RemoteClient::~RemoteClient() {
     std::lock_guard lock(gSlotsMutex);
@@ -179,6 +183,7 @@ std::chrono::milliseconds RemoteClient::deadlineFor(Fn fn) const noexcept {
         case Fn::C_GenerateKeyPair:
         case Fn::C_GenerateKey:
         case Fn::C_InitToken:
+        case Fn::Fence:
             return callTimeout_ * 10;  // slow by nature on every token
         default:
             return callTimeout_;
@@ -206,7 +211,7 @@ int RemoteClient::connect(Role role, CK_RV& failure) {
     }
     Writer hello;
     hello.raw(kMagic, sizeof kMagic);
-    hello.u64(clientId_);
+    hello.u64(clientId());
     hello.u8(static_cast<uint8_t>(role));
     uint8_t answer[sizeof kMagic + 8];
     bool timedOut = false;
@@ -278,6 +283,7 @@ std::optional<std::vector<uint8_t>> RemoteClient::transact(Fn fn, std::vector<ui
     }
     if (!ok) {
         ::close(fd);
+        callEpoch_.fetch_add(1);  // this call may still run on the host: fence() refuses it
         if (timedOut)
             log::warn("remote member ", address_, ": no answer to ", fnName(fn), " within ",
                       deadlineFor(fn).count(), " ms");
@@ -304,6 +310,7 @@ CK_RV RemoteClient::call(Fn fn, Kinds&&... kinds) {
     Writer w;
     w.u32(0);  // the length, filled in by transact()
     w.u32(static_cast<uint32_t>(fn));
+    w.u64(callEpoch_.load());
     CK_RV bad = CKR_OK;
     ((bad == CKR_OK ? (bad = kinds.request(w)) : bad), ...);
     if (bad != CKR_OK) return bad;
@@ -330,6 +337,7 @@ CK_RV RemoteClient::C_Initialize(CK_VOID_PTR) {
         if (initialized_) return CKR_CRYPTOKI_ALREADY_INITIALIZED;
     }
     CK_RV failure;
+    incarnation_.fetch_add(1);  // a new incarnation: its own sessions on the host
     int fd = connect(Role::Control, failure);
     if (fd < 0) return CKR_DEVICE_ERROR;
     std::lock_guard lock(mutex_);
@@ -541,6 +549,10 @@ CK_RV RemoteClient::C_DeriveKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJE
 CK_RV RemoteClient::C_GenerateRandom(CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_ULONG len) {
     return call(Fn::C_GenerateRandom, Ulong{s}, OutFixed{out, len});
 }
+CK_RV RemoteClient::fence() {
+    return call(Fn::Fence);
+}
+
 CK_RV RemoteClient::C_GetFunctionStatus(CK_SESSION_HANDLE) {
     return CKR_FUNCTION_NOT_PARALLEL;
 }

@@ -50,6 +50,11 @@ class RemoteClient {
     P11_FUNCTIONS_2_40(P11C_REMOTE_DECL)
 #undef P11C_REMOTE_DECL
 
+    // Returns once every call made earlier has finished on the host, those
+    // that missed their deadline included: after it, nothing from before
+    // can still change the token.
+    CK_RV fence();
+
     // For the fork handler: drop every inherited connection.
     void abandonAfterFork() noexcept;
 
@@ -70,7 +75,18 @@ class RemoteClient {
     const std::string address_;
     const std::chrono::milliseconds callTimeout_;
     const unsigned slot_;
-    const uint64_t clientId_;
+    // High 32 bits: this client, for ever; low 32 bits: which C_Initialize.
+    // The host closes an incarnation's sessions when its control
+    // connection ends, and fences by the high bits.
+    const uint64_t clientBase_;
+    std::atomic<uint32_t> incarnation_{0};
+    uint64_t clientId() const noexcept {
+        return clientBase_ | incarnation_.load();
+    }
+    // Counts calls that may be left running on the host (a missed
+    // deadline, a lost connection). Every request carries it; fence()
+    // makes the host refuse requests of an older count.
+    std::atomic<uint64_t> callEpoch_{1};
 
     std::mutex mutex_;
     bool initialized_ = false;

@@ -88,6 +88,7 @@ class Host {
   private:
     struct Client {
         unsigned controls = 0;
+        unsigned running = 0;  // calls being executed now
         std::set<CK_SESSION_HANDLE> sessions;
         std::map<CK_SESSION_HANDLE, CK_SLOT_ID> slots;
         bool user = false;  // logged in as CKU_USER through this client
@@ -97,6 +98,27 @@ class Host {
     void calls(uint64_t client, int fd);
     void control(uint64_t client, int fd);
     std::optional<CK_RV> dispatch(uint64_t client, Fn fn, Reader& r, Writer& w);
+    // Whether a call of `epoch` may run (not fenced off); if so it counts as
+    // running from now, under the same lock as fence() (no call slips by).
+    bool admit(uint64_t client, uint64_t epoch) {
+        std::lock_guard lock(mutex_);
+        if (epoch < fences_[client >> 32]) return false;
+        ++clients_[client].running;
+        return true;
+    }
+    // Runs one admitted call.
+    template <class F>
+    auto running(uint64_t client, F&& f) {
+        auto result = f();
+        std::lock_guard lock(mutex_);
+        Client& c = clients_[client];
+        --c.running;
+        if (c.running == 0 && c.controls == 0 && c.sessions.empty()) clients_.erase(client);
+        idle_.notify_all();
+        return result;
+    }
+    void fence(uint64_t client, uint64_t epoch);
+    std::map<uint64_t, uint64_t> fences_;  // client base -> lowest epoch still admitted
     void forget(uint64_t client);
 
     CK_FUNCTION_LIST* fl_;
@@ -176,8 +198,12 @@ void Host::forget(uint64_t client) {
         std::lock_guard lock(mutex_);
         auto it = clients_.find(client);
         if (it == clients_.end()) return;
-        gone = std::move(it->second);
-        clients_.erase(it);
+        gone.sessions = std::move(it->second.sessions);
+        it->second.sessions.clear();
+        it->second.slots.clear();
+        it->second.user = false;
+        // Calls still running keep the entry (fence() counts them).
+        if (it->second.running == 0) clients_.erase(it);
     }
     for (CK_SESSION_HANDLE s : gone.sessions) fl_->C_CloseSession(s);
     log::debug("member host: client ", client, " left; closed ", gone.sessions.size(), " sessions");
@@ -195,9 +221,19 @@ void Host::calls(uint64_t client, int fd) {
         if (!readExactly(fd, request.data(), length)) return;
         Reader r(request.data(), request.size());
         auto fn = static_cast<Fn>(r.u32());
+        const uint64_t epoch = r.u64();
         reply.buffer().clear();
         reply.u32(0);
-        if (!dispatch(client, fn, r, reply)) {
+        // A client that gave up on this call (its deadline passed, it closed
+        // the connection) must not have it run late, after it moved on.
+        char probe;
+        if (::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return;
+        if (fn == Fn::Fence) {
+            fence(client, epoch);
+            reply.u64(CKR_OK);
+        } else if (!admit(client, epoch)) {
+            reply.u64(CKR_DEVICE_ERROR);  // fenced off: the client gave up on it
+        } else if (!running(client, [&] { return dispatch(client, fn, r, reply); })) {
             // The framing is intact: answer this call alone with an error.
             log::warn("member host: malformed request from client ", client);
             reply.buffer().resize(sizeof(uint32_t));
@@ -399,6 +435,18 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
             w.u64(CKR_FUNCTION_NOT_SUPPORTED);
             return CKR_FUNCTION_NOT_SUPPORTED;
     }
+}
+
+void Host::fence(uint64_t client, uint64_t epoch) {
+    const uint64_t base = client >> 32;
+    std::unique_lock lock(mutex_);
+    fences_[base] = std::max(fences_[base], epoch);
+    // Every incarnation of this client: calls admitted before the fence end first.
+    idle_.wait_for(lock, std::chrono::seconds(30), [&] {
+        for (const auto& [id, c] : clients_)
+            if ((id >> 32) == base && c.running > 0) return false;
+        return true;
+    });
 }
 
 void Host::stop() {
