@@ -195,7 +195,13 @@ void Host::control(uint64_t client, int fd) {
 void Host::forget(uint64_t client) {
     Client gone;
     {
-        std::lock_guard lock(mutex_);
+        std::unique_lock lock(mutex_);
+        // Calls of this client that still run (it gave up on them) use its
+        // sessions: closing a session under a running call is not safe.
+        idle_.wait_for(lock, std::chrono::seconds(60), [&] {
+            auto it = clients_.find(client);
+            return it == clients_.end() || it->second.running == 0;
+        });
         auto it = clients_.find(client);
         if (it == clients_.end()) return;
         gone.sessions = std::move(it->second.sessions);

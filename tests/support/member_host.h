@@ -28,6 +28,7 @@ class MemberHost {
     void thaw();    // SIGCONT
     void restart() { kill(), start(); }
     bool running() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }
 
     std::string address() const { return "unix:" + socket_; }
     const std::string& logPath() const { return log_; }
