@@ -3,12 +3,17 @@
 #
 #   examples/demo.sh [BUILD_DIR]     (default: build)
 #
-# Creates three member tokens in a temporary directory, writes a cluster
+# Creates three member tokens in a temporary directory, serves each from its
+# own member host process (`p11cluster serve`), writes a cluster
 # configuration, makes the cluster transport key, then drives the cluster
 # with pkcs11-tool as any application would: list the one token, import an
 # RSA and an EC key, generate a key pair, sign with each key, and verify the
-# signatures with openssl. Finally it opens each member token directly and
-# signs with the generated key there, to show every member holds it.
+# signatures with openssl. It opens each member token directly and signs
+# with the generated key there, to show every member holds it. Then it kills
+# member b's process in the middle of a run of signatures: signing goes on,
+# a key generated meanwhile reaches the two members left, `p11cluster
+# status` shows b unreachable; b is restarted, repaired, and signs with the
+# key it missed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
@@ -21,7 +26,12 @@ for f in "$module" "$tool" "$softhsm"; do
 done
 
 work=$(mktemp -d /tmp/p11cluster-demo-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+declare -A host_pid
+cleanup() {
+  for pid in "${host_pid[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 cd "$work"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -39,35 +49,47 @@ for m in a b c; do
   echo "token member-$m"
 done
 
+step "each member served by its own process (p11cluster serve), as a network HSM would be"
+start_host() {
+  "$tool" serve --module "$softhsm" --socket "$work/host-$1.sock" 2>>"$work/host-$1.log" &
+  host_pid[$1]=$!
+  for _ in $(seq 100); do [ -S "$work/host-$1.sock" ] && return; sleep 0.05; done
+  echo "member host $1 did not start"; exit 1
+}
+for m in a b c; do start_host $m; echo "member host $m: pid ${host_pid[$m]}, socket $work/host-$m.sock"; done
+
 step "the cluster configuration"
+mkdir status
 cat > cluster.toml <<CONF
 [cluster]
 label = "demo-cluster"
-write_quorum = "all"
+write_quorum = "majority"
 policy = "round-robin"
 call_timeout_ms = 2000
+status_dir = "$work/status"
 
 [[member]]
 name = "a"
-module = "$softhsm"
+remote = "unix:$work/host-a.sock"
 token = "pkcs11:token=member-a"
 zone = "z1"
 
 [[member]]
 name = "b"
-module = "$softhsm"
+remote = "unix:$work/host-b.sock"
 token = "pkcs11:token=member-b"
 zone = "z1"
 
 [[member]]
 name = "c"
-module = "$softhsm"
+remote = "unix:$work/host-c.sock"
 token = "pkcs11:token=member-c"
 zone = "z2"
 CONF
 cat cluster.toml
 export P11CLUSTER_CONF=$work/cluster.toml
 
+export USER_PIN=1234
 step "p11cluster init: the transport key, made inside the members"
 SO_PIN=5678 "$tool" init --so-pin-env SO_PIN
 
@@ -113,4 +135,36 @@ for m in a b c; do
   openssl dgst -sha256 -verify generated.pub.pem -signature "member-$m.sig" data.bin
 done
 
-step "demo finished: one token, three members, every signature verified"
+step "kill member b's process in the middle of a run of signatures"
+for i in $(seq 1 8); do
+  if [ "$i" -eq 4 ]; then
+    kill -9 "${host_pid[b]}"; wait "${host_pid[b]}" 2>/dev/null || true
+    echo "  -- member host b killed (SIGKILL) --"
+  fi
+  p11 -l -p 1234 --sign --id 03 -m SHA256-RSA-PKCS -i data.bin -o "run-$i.sig" 2>/dev/null
+  printf 'signature %d: ' "$i"
+  openssl dgst -sha256 -verify generated.pub.pem -signature "run-$i.sig" data.bin
+done
+
+step "with b down, a new key still reaches the majority (a and c)"
+p11 -l -p 1234 --keypairgen --key-type EC:prime256v1 --id 04 --label made-while-b-was-down 2>&1 \
+  | grep -E "Key Object|label" | head -2
+
+step "p11cluster status: b is unreachable"
+"$tool" status || true
+
+step "restart member b; repair brings it in sync (it lacked key 04)"
+start_host b
+"$tool" repair --user-pin-env USER_PIN
+"$tool" status
+"$tool" verify --user-pin-env USER_PIN
+pkcs11-tool --module "$softhsm" --token-label member-b -l -p 1234 --list-objects --type privkey 2>/dev/null \
+  | grep -A1 "made-while-b-was-down" | head -2
+p11 -r --type pubkey --id 04 -o ec04.pub.der 2>/dev/null
+openssl pkey -pubin -inform DER -in ec04.pub.der -out ec04.pub.pem
+pkcs11-tool --module "$softhsm" --token-label member-b -l -p 1234 --sign --id 04 -m ECDSA \
+  --signature-format openssl -i data.sha256 -o b04.sig 2>/dev/null
+printf 'member-b signs with key 04: '
+openssl pkeyutl -verify -pubin -inkey ec04.pub.pem -in data.sha256 -sigfile b04.sig
+
+step "demo finished: one token, three members, every signature verified, a member killed and repaired"

@@ -43,5 +43,6 @@ void loginAll(Cluster& cluster, CK_USER_TYPE user, Secret& pin);
 int initCommand(const Options& options);
 int verifyCommand(const Options& options);
 int statusCommand(const Options& options);
+int repairCommand(const Options& options);
 
 }  // namespace p11c::tool

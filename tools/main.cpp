@@ -4,6 +4,7 @@
 //   p11cluster verify [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
 //   p11cluster serve  --module PATH --socket PATH
 //   p11cluster status [--config FILE] [--json]
+//   p11cluster repair [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <iostream>
@@ -23,6 +24,9 @@ const char kUsage[] =
     "  verify   compare every member object by object (attributes, and a signature made\n"
     "           on one member verified on another); exit 1 on any difference\n"
     "           --user-pin-env VAR | --user-pin-file FILE   the user PIN\n"
+    "  repair   bring every reachable member to the same objects now (copies what some\n"
+    "           lack, removes what was destroyed while they were away); exit 1 if a\n"
+    "           member cannot be reached    --user-pin-env VAR | --user-pin-file FILE\n"
     "  status   every member as reached from here (reachable, latency, token) and every\n"
     "           process's view of them (health, in-flight, operations, errors, latency,\n"
     "           repair to do); --json for JSON. Exit 1 if a member is unreachable\n"
@@ -48,6 +52,7 @@ int main(int argc, char** argv) {
         if (options.command == "init") return initCommand(options);
         if (options.command == "verify") return verifyCommand(options);
         if (options.command == "status") return statusCommand(options);
+        if (options.command == "repair") return repairCommand(options);
         if (options.command == "serve") {
             if (options.get("module").empty() || options.get("socket").empty())
                 throw UsageError("serve needs --module PATH and --socket PATH");

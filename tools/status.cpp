@@ -141,7 +141,7 @@ void printHuman(const toml::table& report) {
         }
     }
     if (report["processes"].as_array()->empty())
-        std::cout << "\n(no process publishes its view: set status_dir in [cluster])\n";
+        std::cout << "\n(no process using the module publishes its view now; status_dir in [cluster] turns it on)\n";
 }
 
 }  // namespace

@@ -147,8 +147,15 @@ int verifyCommand(const Options& options) {
     // identity -> per member: what that member holds (possibly several).
     std::map<std::pair<Bytes, Bytes>, Identity> identities;
     std::map<std::pair<Bytes, Bytes>, std::vector<std::vector<Seen>>> table;
+    unsigned unreachable = 0;
     for (unsigned m = 0; m < n; ++m) {
         Member& member = cluster->member(m);
+        if (!member.serving()) {
+            std::cout << "DIFFERENCE: member \"" << member.name()
+                      << "\" cannot be reached; it is not compared\n";
+            ++unreachable;
+            continue;
+        }
         CK_SESSION_HANDLE s = cluster->anchorSession(m);
         for (CK_OBJECT_HANDLE h : findAll(member, s, nullptr, 0)) {
             if (cluster->isInternal(m, s, h)) continue;
@@ -175,7 +182,7 @@ int verifyCommand(const Options& options) {
         ++objects;
         const Identity& id = identities.at(key);
         for (unsigned m = 0; m < n; ++m) {
-            if (row[m].empty())
+            if (row[m].empty() && cluster->member(m).serving())
                 report(describe(id) + ": missing on member \"" + cluster->member(m).name() + "\"");
             if (row[m].size() > 1)
                 report(describe(id) + ": " + std::to_string(row[m].size()) +
@@ -268,9 +275,35 @@ int verifyCommand(const Options& options) {
     }
     std::cout << "verify: " << n << " members, " << objects << " objects, " << pairsChecked
               << " cross-member signatures, " << secretsChecked << " secret keys compared, "
-              << problems << " differences\n";
+              << problems + unreachable << " differences\n";
     cluster->logout();
-    return problems == 0 ? 0 : 1;
+    return problems + unreachable == 0 ? 0 : 1;
+}
+
+}  // namespace p11c::tool
+
+namespace p11c::tool {
+
+// p11cluster repair: logs in, brings back members that can be reached
+// again, and makes every reachable member hold the same objects (copies
+// what some lack, removes what tombstones say was destroyed).
+int repairCommand(const Options& options) {
+    Secret pin = readPin(options, "user");
+    auto cluster = connect(options);
+    loginAll(*cluster, CKU_USER, pin);
+    cluster->probeDue();  // members unreachable at start: located, logged in, repaired
+    repair::Report report = cluster->repairNow("p11cluster repair");
+    unsigned unreachable = 0;
+    for (unsigned m = 0; m < cluster->memberCount(); ++m)
+        if (!cluster->member(m).serving()) {
+            std::cout << "member \"" << cluster->member(m).name() << "\" cannot be reached\n";
+            ++unreachable;
+        }
+    std::cout << "repair: " << report.copied << " copies made, " << report.removed
+              << " destroyed objects removed, " << report.failed << " failed, " << unreachable
+              << " members unreachable\n";
+    cluster->logout();
+    return report.failed == 0 && unreachable == 0 ? 0 : 1;
 }
 
 }  // namespace p11c::tool

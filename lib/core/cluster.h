@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "core/identity.h"
 #include "core/object_index.h"
+#include "core/repair.h"
 #include "core/session.h"
 #include "member/member.h"
 #include "routing/policy.h"
@@ -88,6 +89,9 @@ class Cluster {
     void afterLogin();
     // Asks the prober for a repair of every member that takes writes (a
     // write reached fewer members than take writes).
+    // Repairs every member that takes writes now, in the calling thread
+    // (`p11cluster repair`). Needs the user logged in.
+    repair::Report repairNow(const char* why) { return repairMembers(why); }
     void requestRepair() {
         repairWanted_.store(true);
         wakeProber();
@@ -133,7 +137,7 @@ class Cluster {
     void proberLoop();
     void wakeProber();
     // Reconciles every member that takes writes; needs the user login.
-    void repairMembers(const char* why);
+    repair::Report repairMembers(const char* why);
     // Whether the serving members hold different numbers of token objects.
     bool membersDiffer();
     // Logs the member in as the cluster is (user PIN kept since C_Login).

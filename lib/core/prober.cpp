@@ -266,14 +266,14 @@ void Cluster::resolveDoubtsLocked(unsigned m) {
               " objects of writes it may have missed; repair restores them");
 }
 
-void Cluster::repairMembers(const char* why) {
-    if (loginState() != CKU_USER) return;  // private objects are invisible: later
+repair::Report Cluster::repairMembers(const char* why) {
+    if (loginState() != CKU_USER) return {};  // private objects are invisible: later
     std::unique_lock gate(writeGate_);
     std::vector<unsigned> members;
     for (auto& m : members_)
         if (m->takesWrites()) members.push_back(m->index());
     for (unsigned m : members) resolveDoubtsLocked(m);
-    if (members.size() < 2) return;
+    if (members.size() < 2) return {};
     Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
     std::lock_guard lock(session.mutex);
     repair::Report report = repair::reconcile(*this, session, members);
@@ -284,6 +284,7 @@ void Cluster::repairMembers(const char* why) {
                   " destroyed objects removed, ", report.failed, " failed");
     if (report.failed == 0)
         for (unsigned m : members) probes_[m].needsSync.store(false);
+    return report;
 }
 
 bool Cluster::membersDiffer() {
