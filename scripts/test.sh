@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Builds p11cluster and runs the whole test suite twice: a normal build, and
-# a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+# a build with AddressSanitizer and UndefinedBehaviorSanitizer; then the
+# concurrent paths (threads, member processes, failover, the chaos test)
+# once more under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
 run_suite() {
-  local dir=$1; shift
+  local dir=$1 filter=$2; shift 2
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
-  (cd "$dir" && ctest -j"$jobs" --output-on-failure --timeout 300)
+  (cd "$dir" && ctest -j"$jobs" --output-on-failure --timeout 300 ${filter:+-R "$filter"})
 }
 
 echo "== tests: normal build"
-run_suite build
+run_suite build ""
 echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite build-asan -DP11C_SANITIZE=address,undefined
+  run_suite build-asan "" -DP11C_SANITIZE=address,undefined
+echo "== tests: ThreadSanitizer (concurrent paths)"
+TSAN_OPTIONS=halt_on_error=1 \
+  run_suite build-tsan "threads|remote members|chaos|sessions" -DP11C_SANITIZE=thread
