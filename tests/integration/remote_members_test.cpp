@@ -548,3 +548,70 @@ TEST_CASE("remote members: an operation beyond the replay bound ends with a clea
     CHECK(ok > 0);
     CHECK(lost > 0);
 }
+
+TEST_CASE("remote members: a member whose login fails on return stays out, then returns",
+          "[remote][repair]") {
+    SoftHsmEnv env(3);
+    MemberHosts hosts(env);
+    std::string statusDir = env.dir() + "/status";
+    ::mkdir(statusDir.c_str(), 0700);
+    std::string pinFile = env.dir() + "/c.pin";
+    auto writePin = [&](const char* text) {
+        std::ofstream out(pinFile, std::ios::trunc);
+        out << text;
+        out.close();
+        ::chmod(pinFile.c_str(), 0600);
+    };
+    writePin(kUserPin);
+    std::string members = hosts.memberTables();
+    // member c logs in with its own PIN file
+    auto at = members.find("name = \"c\"");
+    members.insert(members.find('\n', at) + 1, "pin_file = \"" + pinFile + "\"\n");
+    env.writeConfig(
+        "label = \"remote\"\nwrite_quorum = \"majority\"\nstatus_dir = \"" + statusDir + "\"\n",
+        members);
+    REQUIRE(env.initTransportKey() == 0);
+    Module module(clusterModulePath());
+    CK_FUNCTION_LIST* p11 = module.fn();
+    REQUIRE_OK(p11->C_Initialize(nullptr));
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    REQUIRE_OK(p11->C_GetSlotList(CK_TRUE, &slot, &n));
+    CK_SESSION_HANDLE s;
+    REQUIRE_OK(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s));
+    REQUIRE_OK(p11->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
+    auto health = [&](const std::string& name) {
+        try {
+            auto view =
+                toml::parse_file(statusDir + "/remote-" + std::to_string(::getpid()) + ".toml");
+            for (const auto& node : *view["member"].as_array())
+                if (node.as_table()->at("name").value<std::string>() == name)
+                    return node.as_table()->at("health").value_or(std::string());
+        } catch (const std::exception&) {
+        }
+        return std::string();
+    };
+    auto waitFor = [&](const std::string& name, const std::string& wanted) {
+        for (int i = 0; i < 400; ++i) {
+            if (health(name) == wanted) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    };
+
+    hosts[2].kill();
+    writePin("0000");  // c's PIN file now holds a wrong PIN
+    hosts[2].start();
+    // Calls find c's new process (the old sessions are gone): c is probed,
+    // answers, but its login fails: it stays out of service. Callers see
+    // nothing of it.
+    CK_BYTE random[16];
+    for (int i = 0; i < 6; ++i) CHECK_RV(p11->C_GenerateRandom(s, random, sizeof random), CKR_OK);
+    CHECK(waitFor("c", "down"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    CHECK(health("c") == "down");
+    for (int i = 0; i < 6; ++i) CHECK_RV(p11->C_GenerateRandom(s, random, sizeof random), CKR_OK);
+    writePin(kUserPin);  // fixed: the prober logs it in and it serves again
+    CHECK(waitFor("c", "up"));
+    p11->C_Finalize(nullptr);
+}

@@ -1,0 +1,93 @@
+// Several processes using one cluster at once, as nginx workers, a Java
+// service and pkcs11-tool would: keys generated concurrently by two
+// processes end on every member, once each, and each process finds the
+// other's keys.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "integration/cluster_fixture.h"
+
+using namespace p11c::test;
+
+namespace {
+
+CK_BBOOL yes = CK_TRUE;
+const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+// In a child process: loads the module afresh, logs in, generates `count`
+// EC key pairs with ids "<prefix>-<n>". Exit status 0 when all worked.
+int generateInChild(const std::string& prefix, int count) {
+    Module module(clusterModulePath());
+    CK_FUNCTION_LIST* p11 = module.fn();
+    if (p11->C_Initialize(nullptr) != CKR_OK) return 10;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    if (p11->C_GetSlotList(CK_TRUE, &slot, &n) != CKR_OK || n != 1) return 11;
+    CK_SESSION_HANDLE s;
+    if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s) !=
+        CKR_OK)
+        return 12;
+    CK_RV rv = p11->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin));
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) return 13;
+    for (int i = 0; i < count; ++i) {
+        std::string id = prefix + "-" + std::to_string(i);
+        CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+        CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                              {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
+                              {CKA_ID, id.data(), id.size()}};
+        CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                               {CKA_PRIVATE, &yes, 1},
+                               {CKA_SIGN, &yes, 1},
+                               {CKA_ID, id.data(), id.size()}};
+        CK_OBJECT_HANDLE h1, h2;
+        if (p11->C_GenerateKeyPair(s, &mech, pub, 3, priv, 4, &h1, &h2) != CKR_OK) return 20;
+    }
+    p11->C_Finalize(nullptr);
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("two processes generating keys at once: every key on every member, once",
+          "[replication][processes]") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    constexpr int kKeys = 15;
+    pid_t children[2];
+    for (int c = 0; c < 2; ++c) {
+        children[c] = ::fork();
+        REQUIRE(children[c] >= 0);
+        if (children[c] == 0) ::_exit(generateInChild("proc" + std::to_string(c), kKeys));
+    }
+    for (pid_t child : children) {
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, 0) == child);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    // This process finds the others' keys: each id once as a private and
+    // once as a public key.
+    f.start();
+    for (int c = 0; c < 2; ++c)
+        for (int i = 0; i < kKeys; ++i) {
+            std::string id = "proc" + std::to_string(c) + "-" + std::to_string(i);
+            CK_ATTRIBUTE templ{CKA_ID, id.data(), id.size()};
+            INFO(id);
+            CHECK(findObjects(f.p11(), f.session, {templ}).size() == 2);
+        }
+    f.finalize();
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    INFO(report);
+    // And directly on each member token: 2 x 15 pairs, no duplicates.
+    DirectMembers direct(f.env);
+    CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+    for (unsigned m = 0; m < 3; ++m) {
+        INFO("member " << m);
+        CHECK(findObjects(direct.module.fn(), direct.sessions[m],
+                          {CK_ATTRIBUTE{CKA_CLASS, &priv, sizeof priv}})
+                  .size() == 2 * kKeys);
+    }
+}
