@@ -1,6 +1,8 @@
 // Generated keys reach every member: checked by opening each member token
 // directly with SoftHSM after the cluster is finalised.
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "integration/cluster_fixture.h"
 
@@ -353,4 +355,50 @@ TEST_CASE("p11cluster verify is clean after replication and names a member that 
     CHECK(f.env.verify(&report) == 1);
     CHECK_THAT(report,
                Catch::Contains("private key") && Catch::Contains("missing on member \"b\""));
+}
+
+TEST_CASE("a new, empty member listed in the configuration is brought in sync") {
+    ClusterFixture f(2);
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+    std::string id = "before-c";
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
+                          {CKA_ID, id.data(), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_ID, id.data(), id.size()}};
+    CK_OBJECT_HANDLE h1, h2;
+    REQUIRE_OK(f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 3, priv, 4, &h1, &h2));
+    f.finalize();
+
+    // The operator adds member c, gives it the transport key, and restarts.
+    f.env.addToken("member-c");
+    f.env.writeConfig("label = \"test-cluster\"\n",
+                      f.env.memberTables() + "[[member]]\nname = \"c\"\nmodule = \"" +
+                          std::string(softhsmPath()) + "\"\ntoken = \"pkcs11:token=member-c\"\n");
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();  // the login finds the members disagree and repairs in the background
+    std::string report;
+    bool agree = false;
+    for (int i = 0; i < 100 && !agree; ++i) {
+        agree = f.env.verify(&report) == 0;
+        if (!agree) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    INFO(report);
+    CHECK(agree);
+    // c signs with the key made before it joined.
+    CK_ATTRIBUTE byId{CKA_ID, id.data(), id.size()};
+    CHECK(findObjects(f.p11(), f.session, {byId}).size() == 2);
+    f.finalize();
+    Module direct(softhsmPath());
+    REQUIRE_OK(direct->C_Initialize(nullptr));
+    CK_SESSION_HANDLE s;
+    REQUIRE_OK(direct->C_OpenSession(slotByLabel(direct.fn(), "member-c"), CKF_SERIAL_SESSION,
+                                     nullptr, nullptr, &s));
+    REQUIRE_OK(direct->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
+    CHECK(findObjects(direct.fn(), s, {byId}).size() == 2);
+    direct->C_Finalize(nullptr);
 }
