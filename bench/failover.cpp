@@ -40,27 +40,6 @@ struct Sample {
     bool ok;
 };
 
-// A member's health in the module's status file (TOML: one [[member]]
-// table per member, keys in any order).
-std::string healthOf(const std::string& statusFile, const std::string& member) {
-    std::ifstream in(statusFile);
-    std::string line, name, health;
-    auto value = [](const std::string& l) {
-        return l.substr(l.find('=') + 3, l.size() - l.find('=') - 4);
-    };
-    auto done = [&]() { return name == member ? health : std::string(); };
-    while (std::getline(in, line)) {
-        if (line.find("[[member]]") != std::string::npos) {
-            if (!done().empty()) return done();
-            name.clear();
-            health.clear();
-        }
-        if (line.rfind("name = ", 0) == 0) name = value(line);
-        if (line.rfind("health = ", 0) == 0) health = value(line);
-    }
-    return done();
-}
-
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
@@ -84,7 +63,6 @@ int main(int argc, char** argv) {
                         std::to_string(timeoutMs) + "\nstatus_dir = \"" + statusDir + "\"\n",
                     hosts.memberTables());
     if (env.initTransportKey() != 0) return std::fprintf(stderr, "init failed\n"), 1;
-    const std::string statusFile = statusDir + "/bench-" + std::to_string(::getpid()) + ".toml";
 
     Module module(clusterModulePath());
     CK_FUNCTION_LIST* p11 = module.fn();
@@ -135,12 +113,14 @@ int main(int argc, char** argv) {
     auto sleepFor = [](double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); };
     auto waitUp = [&](const std::string& member) {
         double t0 = since();
-        while (healthOf(statusFile, member) != "up" && since() - t0 < 60) sleepFor(0.01);
+        while (publishedHealth(statusDir, "bench", member) != "up" && since() - t0 < 60)
+            sleepFor(0.01);
         return since() - t0;
     };
     auto waitNotUp = [&](const std::string& member) {
         double t0 = since();
-        while (healthOf(statusFile, member) == "up" && since() - t0 < 60) sleepFor(0.01);
+        while (publishedHealth(statusDir, "bench", member) == "up" && since() - t0 < 60)
+            sleepFor(0.01);
     };
     sleepFor(seconds);
     const double killAt = since();

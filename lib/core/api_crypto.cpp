@@ -29,6 +29,21 @@ CK_RV initWithKey(CK_SESSION_HANDLE hSession, OpKind kind, CK_MECHANISM_PTR mech
                       });
 }
 
+// What an update adds to its operation's replay record: its input (the
+// first two arguments of the member call).
+template <class... Args>
+ops::Update updateOf(Ending ending, Args... args) {
+    ops::Update update;
+    if constexpr (sizeof...(Args) == 2) {
+        if (ending == Ending::Update) {
+            auto parts = std::make_tuple(args...);
+            update.input = std::get<0>(parts);
+            update.inputLen = std::get<1>(parts);
+        }
+    }
+    return update;
+}
+
 // Single-part calls and Finals that return output by the two-call convention.
 template <class Fn, class... Args>
 CK_RV outputStep(CK_SESSION_HANDLE hSession, OpKind kind, Ending ending, CK_BYTE_PTR out,
@@ -37,15 +52,8 @@ CK_RV outputStep(CK_SESSION_HANDLE hSession, OpKind kind, Ending ending, CK_BYTE
     auto session = cluster.sessions().get(hSession);
     if (outLen == nullptr) return CKR_ARGUMENTS_BAD;
     // Updates that produce output record it (failover checks a replay by it).
-    ops::Update update;
-    if (ending == Ending::Update) update = {nullptr, 0, CK_INVALID_HANDLE, out, outLen};
-    if constexpr (sizeof...(Args) == 2) {
-        if (ending == Ending::Update) {
-            auto parts = std::make_tuple(args...);
-            update.input = std::get<0>(parts);
-            update.inputLen = std::get<1>(parts);
-        }
-    }
+    ops::Update update = updateOf(ending, args...);
+    if (ending == Ending::Update) update.output = out, update.outputLen = outLen;
     return ops::step(
         *session, cluster, kind, ending, out == nullptr,
         [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args..., out, outLen); },
@@ -57,14 +65,7 @@ template <class Fn, class... Args>
 CK_RV inputStep(CK_SESSION_HANDLE hSession, OpKind kind, Ending ending, Fn fn, Args... args) {
     Cluster& cluster = runtime::cluster();
     auto session = cluster.sessions().get(hSession);
-    ops::Update update;
-    if constexpr (sizeof...(Args) == 2) {
-        if (ending == Ending::Update) {
-            auto parts = std::make_tuple(args...);
-            update.input = std::get<0>(parts);
-            update.inputLen = std::get<1>(parts);
-        }
-    }
+    ops::Update update = updateOf(ending, args...);
     return ops::step(
         *session, cluster, kind, ending, false,
         [&](Member& m, CK_SESSION_HANDLE s) { return m.call(fn, s, args...); }, update);

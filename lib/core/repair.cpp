@@ -74,23 +74,26 @@ std::map<Key, Tomb> tombstonesOn(Member& member, CK_SESSION_HANDLE session) {
 
 // Token objects of the caller on one member (the cluster's own excluded):
 // encoded identity -> handle. Objects the member cannot tell apart (same
-// identity twice) are left out: repair never guesses.
-std::map<Key, CK_OBJECT_HANDLE> objectsOn(Cluster& cluster, unsigned m, CK_SESSION_HANDLE session) {
+// identity twice: a write that ran late next to its repair) go to `twins`
+// with all their handles, not to the result: repair never guesses which.
+std::map<Key, CK_OBJECT_HANDLE> objectsOn(Cluster& cluster, unsigned m, CK_SESSION_HANDLE session,
+                                          std::map<Key, std::vector<CK_OBJECT_HANDLE>>& twins) {
     Member& member = cluster.member(m);
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ[] = {{CKA_TOKEN, &yes, sizeof yes}};
-    std::map<Key, CK_OBJECT_HANDLE> out;
-    std::set<Key> twins;
+    std::map<Key, std::vector<CK_OBJECT_HANDLE>> all;
     for (CK_OBJECT_HANDLE h : findAll(member, session, templ, 1)) {
         if (cluster.isInternal(m, session, h)) continue;
         auto identity = readIdentity(member, session, h);
         if (!identity) continue;
-        Key key = encodeIdentity(*identity);
-        if (!out.emplace(key, h).second) twins.insert(key);
+        all[encodeIdentity(*identity)].push_back(h);
     }
-    for (const Key& key : twins) {
-        log::warn("member ", member.name(), ": holds identical objects; repair leaves them alone");
-        out.erase(key);
+    std::map<Key, CK_OBJECT_HANDLE> out;
+    for (auto& [key, handles] : all) {
+        if (handles.size() == 1)
+            out.emplace(key, handles.front());
+        else
+            twins.emplace(key, std::move(handles));
     }
     return out;
 }
@@ -244,10 +247,11 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
     Report report;
     Survey survey = surveyTombstones(cluster, session, members);
     std::vector<std::map<Key, CK_OBJECT_HANDLE>> objects(cluster.memberCount());
+    std::vector<std::map<Key, std::vector<CK_OBJECT_HANDLE>>> twins(cluster.memberCount());
     std::vector<unsigned> listed;
     for (unsigned m : members) {
         try {
-            objects[m] = objectsOn(cluster, m, session.memberSessionLocked(m));
+            objects[m] = objectsOn(cluster, m, session.memberSessionLocked(m), twins[m]);
             listed.push_back(m);
         } catch (const CkError& e) {
             log::warn("member ", cluster.member(m).name(),
@@ -255,6 +259,23 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
             ++report.failed;
         }
     }
+    // A member holding identical objects where another member holds exactly
+    // one: they go, and the copy below replaces them from that member. (Where
+    // no member holds one alone, nobody can say which is right: left alone.)
+    for (unsigned m : listed)
+        for (const auto& [key, handles] : twins[m]) {
+            bool single = false;
+            for (unsigned other : listed) single = single || objects[other].count(key) != 0;
+            if (!single) {
+                log::warn("member ", cluster.member(m).name(),
+                          ": holds identical objects no other member can vouch for; left alone");
+                continue;
+            }
+            for (CK_OBJECT_HANDLE h : handles)
+                if (destroyOn(cluster, session, m, h) == CKR_OK) ++report.removed;
+            log::warn("member ", cluster.member(m).name(), ": held ", handles.size(),
+                      " identical copies of an object; replaced by a copy from another member");
+        }
     std::set<Key> all;
     for (unsigned m : listed)
         for (const auto& [key, handle] : objects[m]) all.insert(key);

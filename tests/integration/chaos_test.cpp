@@ -19,8 +19,6 @@
 #include <set>
 #include <thread>
 
-#include <toml++/toml.h>
-
 #include "integration/cluster_fixture.h"
 #include "integration/crypto_helpers.h"
 #include "support/member_host.h"
@@ -31,7 +29,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 CK_BBOOL yes = CK_TRUE;
-const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 
 struct Counts {
     std::atomic<long> signatures{0}, encryptions{0}, generated{0}, destroyed{0};
@@ -95,15 +92,7 @@ class Chaos {
 
     // This process's view of a member's health (published by the module).
     std::string health(const std::string& member) const {
-        try {
-            auto view =
-                toml::parse_file(statusDir_ + "/chaos-" + std::to_string(::getpid()) + ".toml");
-            for (const auto& node : *view["member"].as_array())
-                if (node.as_table()->at("name").value<std::string>() == member)
-                    return node.as_table()->at("health").value_or(std::string());
-        } catch (const std::exception&) {
-        }
-        return "";
+        return publishedHealth(statusDir_, "chaos", member);
     }
     bool allUpWithin(std::chrono::seconds limit) const {
         auto deadline = Clock::now() + limit;
@@ -121,33 +110,6 @@ class Chaos {
     bool initialized_ = true;
 };
 
-KeyPair generateEc(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, const std::string& id, CK_RV& rv) {
-    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
-                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
-                          {CKA_VERIFY, &yes, 1},
-                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
-                           {CKA_PRIVATE, &yes, 1},
-                           {CKA_SIGN, &yes, 1},
-                           {CKA_SENSITIVE, &yes, 1},
-                           {CKA_ID, const_cast<char*>(id.data()), id.size()}};
-    KeyPair p;
-    rv = p11->C_GenerateKeyPair(s, &mech, pub, 4, priv, 5, &p.publicKey, &p.privateKey);
-    return p;
-}
-
-CK_RV signAndVerify(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, const KeyPair& key) {
-    CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
-    Bytes digest = sha256(bytesOf("chaos"));
-    CK_BYTE sig[128];
-    CK_ULONG len = sizeof sig;
-    if (CK_RV rv = p11->C_SignInit(s, &mech, key.privateKey); rv != CKR_OK) return rv;
-    if (CK_RV rv = p11->C_Sign(s, digest.data(), digest.size(), sig, &len); rv != CKR_OK) return rv;
-    if (CK_RV rv = p11->C_VerifyInit(s, &mech, key.publicKey); rv != CKR_OK) return rv;
-    return p11->C_Verify(s, digest.data(), digest.size(), sig, len);
-}
-
 size_t countById(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, const std::string& id) {
     CK_ATTRIBUTE templ{CKA_ID, const_cast<char*>(id.data()), id.size()};
     return findObjects(p11, s, {templ}).size();
@@ -163,7 +125,7 @@ TEST_CASE("chaos: members killed, frozen and restarted while threads work", "[ch
 
     CK_SESSION_HANDLE setup = chaos.open();
     CK_RV rv;
-    KeyPair signingKey = generateEc(p11, setup, "chaos-signing", rv);
+    KeyPair signingKey = generateEcPair(p11, setup, "chaos-signing", &rv);
     REQUIRE_OK(rv);
     CK_MECHANISM aesGen{CKM_AES_KEY_GEN, nullptr, 0};
     CK_ULONG len = 32;
@@ -183,7 +145,7 @@ TEST_CASE("chaos: members killed, frozen and restarted while threads work", "[ch
         workers.emplace_back([&] {
             CK_SESSION_HANDLE s = chaos.openQuietly(slot);
             while (!stop) {
-                if (CK_RV r = signAndVerify(p11, s, signingKey); r != CKR_OK)
+                if (CK_RV r = ecdsaSignAndVerify(p11, s, signingKey); r != CKR_OK)
                     counts.error("sign", r);
                 else
                     ++counts.signatures;
@@ -216,13 +178,13 @@ TEST_CASE("chaos: members killed, frozen and restarted while threads work", "[ch
         for (int n = 0; !stop; ++n) {
             std::string id = "chaos-key-" + std::to_string(n);
             CK_RV r;
-            KeyPair key = generateEc(p11, s, id, r);
+            KeyPair key = generateEcPair(p11, s, id, &r);
             if (r != CKR_OK) {
                 counts.error("generate", r);
                 continue;
             }
             ++counts.generated;
-            if (CK_RV used = signAndVerify(p11, s, key); used != CKR_OK)
+            if (CK_RV used = ecdsaSignAndVerify(p11, s, key); used != CKR_OK)
                 counts.error("use new key", used);
             if (n % 2 == 0) {  // keep every other key, destroy the rest
                 std::lock_guard lock(keysMutex);

@@ -289,3 +289,61 @@ Bytes opensslAes256Gcm(bool encrypt, const Bytes& key, const Bytes& iv, const By
 }
 
 }  // namespace p11c::test
+
+namespace p11c::test {
+namespace {
+
+const CK_BYTE kP256Oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+
+}  // namespace
+
+KeyPair generateEcPair(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const std::string& id,
+                       CK_RV* rv) {
+    CK_BBOOL yes = CK_TRUE;
+    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256Oid), sizeof kP256Oid},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_ATTRIBUTE priv[] = {
+        {CKA_TOKEN, &yes, 1},  {CKA_PRIVATE, &yes, 1},
+        {CKA_SIGN, &yes, 1},   {CKA_SENSITIVE, &yes, 1},
+        {CKA_DERIVE, &yes, 1}, {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    KeyPair p;
+    *rv = p11->C_GenerateKeyPair(session, &mech, pub, 4, priv, 6, &p.publicKey, &p.privateKey);
+    return p;
+}
+
+KeyPair generateRsaPair(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const std::string& id,
+                        CK_RV* rv, CK_ULONG bits) {
+    CK_BBOOL yes = CK_TRUE;
+    CK_MECHANISM mech{CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
+    CK_BYTE exponent[] = {1, 0, 1};
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_MODULUS_BITS, &bits, sizeof bits},
+                          {CKA_PUBLIC_EXPONENT, exponent, 3},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_SENSITIVE, &yes, 1},
+                           {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    KeyPair p;
+    *rv = p11->C_GenerateKeyPair(session, &mech, pub, 5, priv, 5, &p.publicKey, &p.privateKey);
+    return p;
+}
+
+CK_RV ecdsaSignAndVerify(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, const KeyPair& key) {
+    CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
+    Bytes digest = sha256(bytesOf("p11cluster"));
+    CK_BYTE signature[128];
+    CK_ULONG length = sizeof signature;
+    if (CK_RV rv = p11->C_SignInit(s, &mech, key.privateKey); rv != CKR_OK) return rv;
+    if (CK_RV rv = p11->C_Sign(s, digest.data(), digest.size(), signature, &length); rv != CKR_OK)
+        return rv;
+    if (CK_RV rv = p11->C_VerifyInit(s, &mech, key.publicKey); rv != CKR_OK) return rv;
+    return p11->C_Verify(s, digest.data(), digest.size(), signature, length);
+}
+
+}  // namespace p11c::test

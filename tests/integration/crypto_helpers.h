@@ -121,3 +121,20 @@ std::vector<CK_OBJECT_HANDLE> findByLabel(CK_FUNCTION_LIST* p11, CK_SESSION_HAND
                                           CK_OBJECT_CLASS cls, const std::string& label);
 
 }  // namespace p11c::test
+
+namespace p11c::test {
+
+// --- generated keys (no Catch assertions: usable from worker threads) -------
+
+// A token key pair with CKA_ID `id`: EC P-256 (sign, verify, derive) or
+// RSA (`bits`, sign, verify); the private half private and sensitive.
+// *rv gets the C_GenerateKeyPair result.
+KeyPair generateEcPair(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const std::string& id,
+                       CK_RV* rv);
+KeyPair generateRsaPair(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const std::string& id,
+                        CK_RV* rv, CK_ULONG bits = 2048);
+// ECDSA over a fixed digest with the private key, verified with the public
+// key; the first result that is not CKR_OK, else CKR_OK.
+CK_RV ecdsaSignAndVerify(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE session, const KeyPair& key);
+
+}  // namespace p11c::test

@@ -8,13 +8,11 @@
 #include <string>
 
 #include "integration/cluster_fixture.h"
+#include "integration/crypto_helpers.h"
 
 using namespace p11c::test;
 
 namespace {
-
-CK_BBOOL yes = CK_TRUE;
-const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 
 // In a child process: loads the module afresh, logs in, generates `count`
 // EC key pairs with ids "<prefix>-<n>". Exit status 0 when all worked.
@@ -32,17 +30,8 @@ int generateInChild(const std::string& prefix, int count) {
     CK_RV rv = p11->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin));
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) return 13;
     for (int i = 0; i < count; ++i) {
-        std::string id = prefix + "-" + std::to_string(i);
-        CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
-        CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
-                              {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
-                              {CKA_ID, id.data(), id.size()}};
-        CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
-                               {CKA_PRIVATE, &yes, 1},
-                               {CKA_SIGN, &yes, 1},
-                               {CKA_ID, id.data(), id.size()}};
-        CK_OBJECT_HANDLE h1, h2;
-        if (p11->C_GenerateKeyPair(s, &mech, pub, 3, priv, 4, &h1, &h2) != CKR_OK) return 20;
+        generateEcPair(p11, s, prefix + "-" + std::to_string(i), &rv);
+        if (rv != CKR_OK) return 20;
     }
     p11->C_Finalize(nullptr);
     return 0;

@@ -10,8 +10,6 @@
 #include <fstream>
 #include <thread>
 
-#include <toml++/toml.h>
-
 #include "integration/cluster_fixture.h"
 #include "integration/crypto_helpers.h"
 #include "support/member_host.h"
@@ -34,24 +32,11 @@ struct RemoteCluster : ClusterFixture {
 
     // This process's view of a member's health, as the module publishes it.
     std::string health(const std::string& member) const {
-        try {
-            auto view =
-                toml::parse_file(statusDir + "/remote-" + std::to_string(::getpid()) + ".toml");
-            for (const auto& node : *view["member"].as_array())
-                if (node.as_table()->at("name").value<std::string>() == member)
-                    return node.as_table()->at("health").value_or(std::string());
-        } catch (const std::exception&) {
-        }
-        return "";
+        return publishedHealth(statusDir, "remote", member);
     }
     bool healthWithin(const std::string& member, const std::string& wanted,
                       std::chrono::seconds limit) const {
-        auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (health(member) == wanted) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return false;
+        return waitForHealth(statusDir, "remote", member, wanted, static_cast<int>(limit.count()));
     }
 
     MemberHosts hosts;
@@ -59,34 +44,14 @@ struct RemoteCluster : ClusterFixture {
 };
 
 KeyPair generateEc(ClusterFixture& f, const std::string& id) {
-    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
-                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
-                          {CKA_VERIFY, &yes, 1},
-                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
-    CK_ATTRIBUTE priv[] = {
-        {CKA_TOKEN, &yes, 1},  {CKA_PRIVATE, &yes, 1},
-        {CKA_SIGN, &yes, 1},   {CKA_SENSITIVE, &yes, 1},
-        {CKA_DERIVE, &yes, 1}, {CKA_ID, const_cast<char*>(id.data()), id.size()}};
-    KeyPair p;
-    REQUIRE_OK(
-        f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 4, priv, 6, &p.publicKey, &p.privateKey));
+    CK_RV rv;
+    KeyPair p = generateEcPair(f.p11(), f.session, id, &rv);
+    REQUIRE_OK(rv);
     return p;
 }
 
-// Signs a digest with ECDSA and verifies it with the public key, both
-// through the cluster; returns the first CK_RV that is not CKR_OK.
 CK_RV signAndVerify(ClusterFixture& f, const KeyPair& key) {
-    CK_MECHANISM mech{CKM_ECDSA, nullptr, 0};
-    Bytes digest = sha256(bytesOf("remote members"));
-    CK_BYTE signature[128];
-    CK_ULONG length = sizeof signature;
-    if (CK_RV rv = f.p11()->C_SignInit(f.session, &mech, key.privateKey); rv != CKR_OK) return rv;
-    if (CK_RV rv = f.p11()->C_Sign(f.session, digest.data(), digest.size(), signature, &length);
-        rv != CKR_OK)
-        return rv;
-    if (CK_RV rv = f.p11()->C_VerifyInit(f.session, &mech, key.publicKey); rv != CKR_OK) return rv;
-    return f.p11()->C_Verify(f.session, digest.data(), digest.size(), signature, length);
+    return ecdsaSignAndVerify(f.p11(), f.session, key);
 }
 
 }  // namespace
@@ -422,22 +387,9 @@ TEST_CASE("remote members: p11cluster status shows members and this process's vi
 namespace {
 
 KeyPair generateRsa(ClusterFixture& f, const std::string& id) {
-    CK_MECHANISM mech{CKM_RSA_PKCS_KEY_PAIR_GEN, nullptr, 0};
-    CK_ULONG bits = 2048;
-    CK_BYTE exponent[] = {1, 0, 1};
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
-                          {CKA_MODULUS_BITS, &bits, sizeof bits},
-                          {CKA_PUBLIC_EXPONENT, exponent, 3},
-                          {CKA_VERIFY, &yes, 1},
-                          {CKA_ID, const_cast<char*>(id.data()), id.size()}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
-                           {CKA_PRIVATE, &yes, 1},
-                           {CKA_SIGN, &yes, 1},
-                           {CKA_SENSITIVE, &yes, 1},
-                           {CKA_ID, const_cast<char*>(id.data()), id.size()}};
-    KeyPair p;
-    REQUIRE_OK(
-        f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 5, priv, 5, &p.publicKey, &p.privateKey));
+    CK_RV rv;
+    KeyPair p = generateRsaPair(f.p11(), f.session, id, &rv);
+    REQUIRE_OK(rv);
     return p;
 }
 
@@ -581,22 +533,10 @@ TEST_CASE("remote members: a member whose login fails on return stays out, then 
     REQUIRE_OK(p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s));
     REQUIRE_OK(p11->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
     auto health = [&](const std::string& name) {
-        try {
-            auto view =
-                toml::parse_file(statusDir + "/remote-" + std::to_string(::getpid()) + ".toml");
-            for (const auto& node : *view["member"].as_array())
-                if (node.as_table()->at("name").value<std::string>() == name)
-                    return node.as_table()->at("health").value_or(std::string());
-        } catch (const std::exception&) {
-        }
-        return std::string();
+        return publishedHealth(statusDir, "remote", name);
     };
     auto waitFor = [&](const std::string& name, const std::string& wanted) {
-        for (int i = 0; i < 400; ++i) {
-            if (health(name) == wanted) return true;
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        return false;
+        return waitForHealth(statusDir, "remote", name, wanted);
     };
 
     hosts[2].kill();

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "integration/cluster_fixture.h"
+#include "integration/crypto_helpers.h"
 
 using namespace p11c::test;
 
@@ -361,17 +362,10 @@ TEST_CASE("a new, empty member listed in the configuration is brought in sync") 
     ClusterFixture f(2);
     REQUIRE(f.env.initTransportKey() == 0);
     f.start();
-    CK_MECHANISM mech{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
     std::string id = "before-c";
-    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
-                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
-                          {CKA_ID, id.data(), id.size()}};
-    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
-                           {CKA_PRIVATE, &yes, 1},
-                           {CKA_SIGN, &yes, 1},
-                           {CKA_ID, id.data(), id.size()}};
-    CK_OBJECT_HANDLE h1, h2;
-    REQUIRE_OK(f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 3, priv, 4, &h1, &h2));
+    CK_RV rv;
+    generateEcPair(f.p11(), f.session, id, &rv);
+    REQUIRE_OK(rv);
     f.finalize();
 
     // The operator adds member c, gives it the transport key, and restarts.
@@ -401,4 +395,36 @@ TEST_CASE("a new, empty member listed in the configuration is brought in sync") 
     REQUIRE_OK(direct->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
     CHECK(findObjects(direct.fn(), s, {byId}).size() == 2);
     direct->C_Finalize(nullptr);
+}
+
+TEST_CASE("a member holding identical copies of a key is repaired from one that holds it once") {
+    ClusterFixture f(3);
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    CK_RV rv;
+    generateEcPair(f.p11(), f.session, "twinned", &rv);
+    REQUIRE_OK(rv);
+    f.finalize();
+    {
+        // A write that ran late next to its repair leaves member b a second copy.
+        DirectMembers direct(f.env);
+        CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+        CK_ATTRIBUTE templ[] = {{CKA_CLASS, &cls, sizeof cls},
+                                {CKA_ID, const_cast<char*>("twinned"), 7}};
+        auto found = findObjects(direct.module.fn(), direct.sessions[1], {templ[0], templ[1]});
+        REQUIRE(found.size() == 1);
+        CK_OBJECT_HANDLE copy;
+        CK_ATTRIBUTE token{CKA_TOKEN, &yes, 1};
+        REQUIRE_OK(direct.module->C_CopyObject(direct.sessions[1], found[0], &token, 1, &copy));
+    }
+    std::string report;
+    CHECK(f.env.verify(&report) != 0);  // "2 copies on member b"
+    f.start();                          // the login sees the members disagree and repairs
+    bool agree = false;
+    for (int i = 0; i < 100 && !agree; ++i) {
+        agree = f.env.verify(&report) == 0;
+        if (!agree) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    INFO(report);
+    CHECK(agree);
 }

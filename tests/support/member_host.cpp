@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -97,6 +98,41 @@ std::string MemberHosts::memberTables(const std::string& extra) const {
             << "\"\ntoken = \"pkcs11:token=" << env.memberLabel(i) << "\"\n"
             << extra << "\n";
     return out.str();
+}
+
+}  // namespace p11c::test
+
+namespace p11c::test {
+
+std::string publishedHealth(const std::string& statusDir, const std::string& label,
+                            const std::string& member) {
+    // One [[member]] table per member; toml++ writes keys in any order.
+    std::ifstream in(statusDir + "/" + label + "-" + std::to_string(::getpid()) + ".toml");
+    std::string line, name, health;
+    auto value = [](const std::string& l) {
+        size_t eq = l.find('=');
+        return l.substr(eq + 3, l.size() - eq - 4);  // drop `= '` and the closing quote
+    };
+    while (std::getline(in, line)) {
+        if (line.find("[[member]]") != std::string::npos) {
+            if (name == member) return health;
+            name.clear();
+            health.clear();
+        }
+        if (line.rfind("name = ", 0) == 0) name = value(line);
+        if (line.rfind("health = ", 0) == 0) health = value(line);
+    }
+    return name == member ? health : std::string();
+}
+
+bool waitForHealth(const std::string& statusDir, const std::string& label,
+                   const std::string& member, const std::string& wanted, int seconds) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (publishedHealth(statusDir, label, member) == wanted) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
 }
 
 }  // namespace p11c::test

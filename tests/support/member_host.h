@@ -52,3 +52,15 @@ struct MemberHosts {
 };
 
 }  // namespace p11c::test
+
+namespace p11c::test {
+
+// A member's health in this process's view, as the module publishes it in
+// `statusDir` (<label>-<pid>.toml); empty when not published (yet).
+std::string publishedHealth(const std::string& statusDir, const std::string& label,
+                            const std::string& member);
+// Polls publishedHealth until it is `wanted`; false after `seconds`.
+bool waitForHealth(const std::string& statusDir, const std::string& label,
+                   const std::string& member, const std::string& wanted, int seconds = 20);
+
+}  // namespace p11c::test
