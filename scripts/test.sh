@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds p11cluster and runs the whole test suite twice: a normal build, and
 # a build with AddressSanitizer and UndefinedBehaviorSanitizer; then the
-# concurrent paths (threads, member processes, failover, the chaos test)
+# concurrent paths (threads, member processes, failover)
 # once more under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +21,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite build-asan "" -DP11C_SANITIZE=address,undefined
 echo "== tests: ThreadSanitizer (concurrent paths)"
 TSAN_OPTIONS=halt_on_error=1 \
-  run_suite build-tsan "threads|remote members|chaos|sessions" -DP11C_SANITIZE=thread
+  run_suite build-tsan "threads|remote members|sessions" -DP11C_SANITIZE=thread

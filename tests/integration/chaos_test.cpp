@@ -117,7 +117,7 @@ size_t countById(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, const std::string& 
 
 }  // namespace
 
-TEST_CASE("chaos: members killed, frozen and restarted while threads work", "[chaos]") {
+TEST_CASE("chaos: members killed, frozen and restarted while threads work", "[.chaos]") {
     const char* env = std::getenv("P11C_CHAOS_SECONDS");
     const auto duration = std::chrono::seconds(env ? std::atoi(env) : 20);
     Chaos chaos;
