@@ -2,6 +2,7 @@
 // service and pkcs11-tool would: keys generated concurrently by two
 // processes end on every member, once each, and each process finds the
 // other's keys.
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,10 +17,18 @@ namespace {
 
 // In a child process: loads the module afresh, logs in, generates `count`
 // EC key pairs with ids "<prefix>-<n>". Exit status 0 when all worked.
-int generateInChild(const std::string& prefix, int count) {
+// `ready` is written once this process has initialised, `go` read before
+// it generates: the processes start one after the other (SoftHSM, loaded
+// in-process, can miss a token while another process initialises it) and
+// then generate at the same time.
+int generateInChild(const std::string& prefix, int count, int ready, int go) {
     Module module(clusterModulePath());
     CK_FUNCTION_LIST* p11 = module.fn();
-    if (p11->C_Initialize(nullptr) != CKR_OK) return 10;
+    char byte = 1;
+    CK_RV initialized = p11->C_Initialize(nullptr);
+    if (::write(ready, &byte, 1) != 1) return 14;  // the parent goes on either way
+    if (initialized != CKR_OK) return 10;
+    if (::read(go, &byte, 1) != 1) return 14;
     CK_SLOT_ID slot;
     CK_ULONG n = 1;
     if (p11->C_GetSlotList(CK_TRUE, &slot, &n) != CKR_OK || n != 1) return 11;
@@ -44,12 +53,21 @@ TEST_CASE("two processes generating keys at once: every key on every member, onc
     ClusterFixture f;
     REQUIRE(f.env.initTransportKey() == 0);
     constexpr int kKeys = 15;
+    int ready[2], go[2];
+    REQUIRE(::pipe(ready) == 0);
+    REQUIRE(::pipe(go) == 0);
     pid_t children[2];
+    char byte = 0;
     for (int c = 0; c < 2; ++c) {
         children[c] = ::fork();
         REQUIRE(children[c] >= 0);
-        if (children[c] == 0) ::_exit(generateInChild("proc" + std::to_string(c), kKeys));
+        if (children[c] == 0)
+            ::_exit(generateInChild("proc" + std::to_string(c), kKeys, ready[1], go[0]));
+        pollfd p{ready[0], POLLIN, 0};  // initialised (or failed): start the next one
+        REQUIRE(::poll(&p, 1, 30000) == 1);
+        REQUIRE(::read(ready[0], &byte, 1) == 1);
     }
+    REQUIRE(::write(go[1], "gg", 2) == 2);  // both generate at once
     for (pid_t child : children) {
         int status = 0;
         REQUIRE(::waitpid(child, &status, 0) == child);
