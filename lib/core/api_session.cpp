@@ -2,6 +2,7 @@
 #include "core/api.h"
 #include "core/runtime.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace p11c::api {
 namespace {
@@ -83,7 +84,13 @@ CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR
     auto session = cluster.sessions().get(hSession);
     if (pPin == nullptr && ulPinLen != 0) return CKR_ARGUMENTS_BAD;
     cluster.login(*session, userType, pPin, ulPinLen);
-    if (userType == CKU_USER) cluster.afterLogin();
+    if (userType == CKU_USER) {
+        try {
+            cluster.afterLogin();  // the login stands even if this cleanup cannot finish
+        } catch (const CkError& e) {
+            log::warn("after login: removing tombstoned objects failed: ", rvName(e.rv()));
+        }
+    }
     return CKR_OK;
 }
 

@@ -10,6 +10,7 @@
 
 #include "integration/cluster_fixture.h"
 #include "integration/crypto_helpers.h"
+#include "support/member_host.h"
 
 using namespace p11c::test;
 
@@ -50,7 +51,12 @@ int generateInChild(const std::string& prefix, int count, int ready, int go) {
 
 TEST_CASE("two processes generating keys at once: every key on every member, once",
           "[replication][processes]") {
+    // The members are served by their own processes, as in a deployment
+    // where several applications share them (SoftHSM loaded into each
+    // application would have every process write the same token files).
     ClusterFixture f;
+    MemberHosts hosts(f.env);
+    f.env.writeConfig("label = \"test-cluster\"\n", hosts.memberTables());
     REQUIRE(f.env.initTransportKey() == 0);
     constexpr int kKeys = 15;
     int ready[2], go[2];
