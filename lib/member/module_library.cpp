@@ -31,8 +31,11 @@ std::map<std::string, std::weak_ptr<ModuleLibrary>>& remoteRegistry() {
 std::shared_ptr<ModuleLibrary> ModuleLibrary::openRemote(const std::string& address,
                                                          std::chrono::milliseconds callTimeout) {
     std::lock_guard lock(registryMutex);
+    // A client inherited from the parent of a fork is never used here: the
+    // child gets its own connections (PKCS#11 5.4, and issue 7's nginx).
     if (auto it = remoteRegistry().find(address); it != remoteRegistry().end())
-        if (auto existing = it->second.lock()) return existing;
+        if (auto existing = it->second.lock(); existing && !existing->remote_->forkedAway())
+            return existing;
     std::shared_ptr<ModuleLibrary> module(new ModuleLibrary());
     module->path_ = address;
     try {

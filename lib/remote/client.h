@@ -57,6 +57,10 @@ class RemoteClient {
 
     // For the fork handler: drop every inherited connection.
     void abandonAfterFork() noexcept;
+    // Whether this client came from the parent of a fork (never usable here).
+    bool forkedAway() const noexcept {
+        return forked_.load();
+    }
 
   private:
     RemoteClient(std::string address, std::chrono::milliseconds callTimeout, unsigned slot);

@@ -8,6 +8,7 @@
 
 #include "integration/cluster_fixture.h"
 #include "integration/crypto_helpers.h"
+#include "support/member_host.h"
 
 using namespace p11c::test;
 
@@ -388,6 +389,28 @@ TEST_CASE("after fork the child calls C_Initialize and works on its own, the par
     CK_SESSION_INFO info{};
     REQUIRE_OK(f.p11()->C_GetSessionInfo(f.session, &info));
     CHECK(info.state == CKS_RW_USER_FUNCTIONS);
+    const Bytes digest = sha256(bytesOf("parent after fork"));
+    CHECK(opensslVerifyEcdsaRaw(
+        key.get(), digest,
+        sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
+}
+
+TEST_CASE("after fork a child reaches remote members over its own connections") {
+    ClusterFixture f;
+    MemberHosts hosts(f.env);
+    f.env.writeConfig("label = \"test-cluster\"\n", hosts.memberTables());
+    f.start();
+    Pkey key = generateEcP256();
+    KeyPair pair = importEc(f.p11(), f.session, key.get(), "fork-ec", "fork-ec");
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) ::_exit(childAfterFork(f.p11(), key.get()));
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // 10..19: the step in childAfterFork that failed
+    // The child's exit closed its connections only: the parent still signs.
     const Bytes digest = sha256(bytesOf("parent after fork"));
     CHECK(opensslVerifyEcdsaRaw(
         key.get(), digest,
