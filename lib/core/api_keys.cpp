@@ -173,6 +173,14 @@ void pairUp(Cluster& cluster, Session& session, std::vector<Placement>& priv,
     pub = std::move(bothPub);
 }
 
+// A key the members cannot wrap cannot be held on every member: the
+// mechanism is, for the cluster, not supported.
+CK_RV notCopyable(const char* what) {
+    log::error(what, ": the members cannot copy keys made this way (their C_WrapKey refuses ",
+               "them); the cluster does not support this mechanism");
+    return CKR_MECHANISM_INVALID;
+}
+
 // After a generation that did not reach quorum: whether to try again on
 // another member (the source failed while its key was being copied).
 bool retryElsewhere(Cluster& cluster, unsigned source, unsigned attempt, const char* what) {
@@ -235,6 +243,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
             placed = commit(cluster, *session, placed, doubtful);
         if (reachesQuorum(cluster, placed.size(), "C_GenerateKey")) break;
         destroyAll(cluster, *session, placed);
+        if (copies.notWrappable) return notCopyable("C_GenerateKey");
         if (!retryElsewhere(cluster, made.member, attempt, "C_GenerateKey"))
             return CKR_DEVICE_ERROR;
     }
@@ -297,6 +306,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         if (reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) break;
         destroyAll(cluster, *session, privPlaced);
         destroyAll(cluster, *session, pubPlaced);
+        if (privCopies.notWrappable) return notCopyable("C_GenerateKeyPair");
         if (!retryElsewhere(cluster, prv.member, attempt, "C_GenerateKeyPair"))
             return CKR_DEVICE_ERROR;
     }

@@ -124,6 +124,7 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
             blob.resize(length);
         }
         if (rv != CKR_OK) {
+            result.notWrappable = rv == CKR_KEY_NOT_WRAPPABLE;
             log::error("member ", from.name(),
                        ": wrapping a generated key under the transport key "
                        "failed: ",

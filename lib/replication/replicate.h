@@ -26,6 +26,7 @@ struct CopyResult {
     std::vector<Placement> made;    // members that now hold the key, with their handles
     std::vector<unsigned> missed;   // members that could not take it
     std::vector<unsigned> faulted;  // ...of which these with a member fault (in doubt)
+    bool notWrappable = false;      // the source refuses to wrap this kind of key
 };
 
 CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,

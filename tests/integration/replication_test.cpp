@@ -16,6 +16,7 @@ CK_BBOOL no = CK_FALSE;
 
 const CK_BYTE kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 const CK_BYTE kP384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+const CK_BYTE kEd25519[] = {0x06, 0x03, 0x2b, 0x65, 0x70};  // OID 1.3.101.112
 
 struct Pair {
     CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
@@ -147,19 +148,19 @@ TEST_CASE("generated RSA and EC key pairs are on every member, and A's signature
     DirectMembers d(f.env);
     CK_MECHANISM rsa{CKM_SHA256_RSA_PKCS, nullptr, 0};
     CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
+    CK_MECHANISM eddsa{CKM_EDDSA, nullptr, 0};
     std::vector<CK_BYTE> digest(32, 0x11);
-    for (const char* id : {"rsa2048", "rsa3072", "p256", "p384"}) {
+    for (std::string id : {"rsa2048", "rsa3072", "p256", "p384"}) {
         INFO(id);
         sameEverywhere(d, CKO_PRIVATE_KEY, id);
         sameEverywhere(d, CKO_PUBLIC_KEY, id);
-        const bool isRsa = id[0] == 'r';
+        const bool isRsa = id[0] == 'r', isEd = id == "ed25519";
+        CK_MECHANISM mech = isRsa ? rsa : isEd ? eddsa : ecdsa;
+        const auto& data = isRsa || isEd ? kData : digest;
         for (unsigned a = 0; a < 3; ++a) {
             unsigned b = (a + 1) % 3;
-            auto sig = signOn(d, a, isRsa ? rsa : ecdsa, onMember(d, a, CKO_PRIVATE_KEY, id),
-                              isRsa ? kData : digest);
-            CHECK_RV(verifyOn(d, b, isRsa ? rsa : ecdsa, onMember(d, b, CKO_PUBLIC_KEY, id),
-                              isRsa ? kData : digest, sig),
-                     CKR_OK);
+            auto sig = signOn(d, a, mech, onMember(d, a, CKO_PRIVATE_KEY, id), data);
+            CHECK_RV(verifyOn(d, b, mech, onMember(d, b, CKO_PUBLIC_KEY, id), data, sig), CKR_OK);
         }
     }
 }
@@ -427,4 +428,30 @@ TEST_CASE("a member holding identical copies of a key is repaired from one that 
     }
     INFO(report);
     CHECK(agree);
+}
+
+TEST_CASE("a key the members cannot copy is refused as an unsupported mechanism, not half-made") {
+    // SoftHSM 2.6 makes Ed25519 keys but its C_WrapKey refuses them
+    // (CKR_KEY_NOT_WRAPPABLE): the cluster cannot hold them on every member.
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    CK_MECHANISM mech{CKM_EC_EDWARDS_KEY_PAIR_GEN, nullptr, 0};
+    std::string id = "ed25519";
+    CK_ATTRIBUTE pub[] = {{CKA_TOKEN, &yes, 1},
+                          {CKA_EC_PARAMS, const_cast<CK_BYTE*>(kEd25519), sizeof kEd25519},
+                          {CKA_ID, id.data(), id.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_TOKEN, &yes, 1},
+                           {CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_ID, id.data(), id.size()}};
+    CK_OBJECT_HANDLE h1, h2;
+    CHECK_RV(f.p11()->C_GenerateKeyPair(f.session, &mech, pub, 3, priv, 4, &h1, &h2),
+             CKR_MECHANISM_INVALID);
+    CK_ATTRIBUTE byId{CKA_ID, id.data(), id.size()};
+    CHECK(findObjects(f.p11(), f.session, {byId}).empty());
+    f.finalize();
+    DirectMembers d(f.env);
+    for (unsigned m = 0; m < 3; ++m)
+        CHECK(findObjects(d.module.fn(), d.sessions[m], {byId}).empty());
 }
