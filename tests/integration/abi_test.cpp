@@ -372,27 +372,32 @@ int childAfterFork(CK_FUNCTION_LIST* p11, const EVP_PKEY* key) {
 
 }  // namespace
 
+// Forks; the child runs childAfterFork; then the parent signs with `pair`
+// in its own session, which the child's life must not have disturbed.
+void forkChildThenSignInParent(ClusterFixture& f, const EVP_PKEY* key, const KeyPair& pair) {
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) ::_exit(childAfterFork(f.p11(), key));
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // 10..19: the step in childAfterFork that failed
+    const Bytes digest = sha256(bytesOf("parent after fork"));
+    CHECK(opensslVerifyEcdsaRaw(
+        key, digest, sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
+}
+
 TEST_CASE("after fork the child calls C_Initialize and works on its own, the parent goes on") {
     ClusterFixture f;
     f.start();
     Pkey key = generateEcP256();
     KeyPair pair = importEc(f.p11(), f.session, key.get(), "fork-ec", "fork-ec");
-    std::fflush(nullptr);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) ::_exit(childAfterFork(f.p11(), key.get()));
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);  // 10..19: the step in childAfterFork that failed
+    forkChildThenSignInParent(f, key.get(), pair);
 
     CK_SESSION_INFO info{};
     REQUIRE_OK(f.p11()->C_GetSessionInfo(f.session, &info));
     CHECK(info.state == CKS_RW_USER_FUNCTIONS);
-    const Bytes digest = sha256(bytesOf("parent after fork"));
-    CHECK(opensslVerifyEcdsaRaw(
-        key.get(), digest,
-        sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
 }
 
 TEST_CASE("after fork a child reaches remote members over its own connections") {
@@ -402,17 +407,6 @@ TEST_CASE("after fork a child reaches remote members over its own connections") 
     f.start();
     Pkey key = generateEcP256();
     KeyPair pair = importEc(f.p11(), f.session, key.get(), "fork-ec", "fork-ec");
-    std::fflush(nullptr);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) ::_exit(childAfterFork(f.p11(), key.get()));
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);  // 10..19: the step in childAfterFork that failed
-    // The child's exit closed its connections only: the parent still signs.
-    const Bytes digest = sha256(bytesOf("parent after fork"));
-    CHECK(opensslVerifyEcdsaRaw(
-        key.get(), digest,
-        sign(f.p11(), f.session, {CKM_ECDSA, nullptr, 0}, pair.privateKey, digest)));
+    // The child's exit closes its connections only: the parent still signs.
+    forkChildThenSignInParent(f, key.get(), pair);
 }

@@ -201,17 +201,6 @@ size_t countById(ClusterFixture& f, const std::string& id) {
     return findObjects(f.p11(), f.session, {templ[0]}).size();
 }
 
-// Polls `p11cluster verify` until the members agree (repair runs in the
-// background); true when they do within the time limit.
-bool membersAgreeWithin(SoftHsmEnv& env, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (env.verify() == 0) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return false;
-}
-
 }  // namespace
 
 TEST_CASE("remote members: a returning member is repaired before it serves again",
@@ -228,7 +217,7 @@ TEST_CASE("remote members: a returning member is repaired before it serves again
     CHECK(countById(f, "doomed") == 0);
 
     f.hosts[2].start();
-    REQUIRE(membersAgreeWithin(f.env, std::chrono::seconds(20)));
+    REQUIRE(f.env.verifiesWithin(20));
     // c serves again, in sync: with a and b gone, c alone serves every key.
     f.hosts[0].kill();
     f.hosts[1].kill();
@@ -335,7 +324,7 @@ TEST_CASE("remote members: the cluster starts with a member host down and takes 
     KeyPair key = generateEc(f, "late");
     for (int i = 0; i < 4; ++i) CHECK_RV(signAndVerify(f, key), CKR_OK);
     f.hosts[1].start();
-    REQUIRE(membersAgreeWithin(f.env, std::chrono::seconds(20)));
+    REQUIRE(f.env.verifiesWithin(20));
     // b was located, logged in and repaired: it alone serves the key now.
     f.hosts[0].kill();
     f.hosts[2].kill();

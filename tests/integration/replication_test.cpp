@@ -377,11 +377,7 @@ TEST_CASE("a new, empty member listed in the configuration is brought in sync") 
     REQUIRE(f.env.initTransportKey() == 0);
     f.start();  // the login finds the members disagree and repairs in the background
     std::string report;
-    bool agree = false;
-    for (int i = 0; i < 100 && !agree; ++i) {
-        agree = f.env.verify(&report) == 0;
-        if (!agree) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
+    bool agree = f.env.verifiesWithin(20, &report);
     INFO(report);
     CHECK(agree);
     // c signs with the key made before it joined.
@@ -421,11 +417,7 @@ TEST_CASE("a member holding identical copies of a key is repaired from one that 
     std::string report;
     CHECK(f.env.verify(&report) != 0);  // "2 copies on member b"
     f.start();                          // the login sees the members disagree and repairs
-    bool agree = false;
-    for (int i = 0; i < 100 && !agree; ++i) {
-        agree = f.env.verify(&report) == 0;
-        if (!agree) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
+    bool agree = f.env.verifiesWithin(20, &report);
     INFO(report);
     CHECK(agree);
 }

@@ -5,12 +5,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace p11c::test {
 
@@ -100,6 +102,15 @@ void SoftHsmEnv::writeConfig(const std::string& cluster, const std::string& memb
 void SoftHsmEnv::writeRawConfig(const std::string& text) {
     std::ofstream out(configPath_, std::ios::trunc);
     out << text;
+}
+
+bool SoftHsmEnv::verifiesWithin(int seconds, std::string* output) const {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    for (;;) {
+        if (verify(output) == 0) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
 }
 
 Module::Module(const char* path) {

@@ -45,6 +45,10 @@ class SoftHsmEnv {
     // Runs `p11cluster verify`; returns its exit status and puts its
     // standard output in `output`.
     int verify(std::string* output = nullptr) const;
+    // Runs `p11cluster verify` until it is clean (repair runs in the
+    // background) or `seconds` pass; true when clean. `output` gets the
+    // last report.
+    bool verifiesWithin(int seconds, std::string* output = nullptr) const;
     // Adds one more initialised token; returns its label.
     std::string addToken(const std::string& label);
 
