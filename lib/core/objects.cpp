@@ -181,9 +181,12 @@ void tombstoneIfMissed(Cluster& cluster, Session& session, const Identity* old,
     repair::tombstone(cluster, session, *old, took);
     // A member that serves but was not written (the index believed it
     // lacked the object) may hold it after all: let repair look.
-    for (unsigned m : cluster.allMembers())
-        if (cluster.member(m).takesWrites() && std::find(took.begin(), took.end(), m) == took.end())
-            cluster.requestRepair();
+    auto all = cluster.allMembers();
+    if (std::any_of(all.begin(), all.end(), [&](unsigned m) {
+            return cluster.member(m).takesWrites() &&
+                   std::find(took.begin(), took.end(), m) == took.end();
+        }))
+        cluster.requestRepair();
 }
 
 bool changesIdentity(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {

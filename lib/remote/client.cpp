@@ -255,10 +255,9 @@ bool RemoteClient::hostLost() noexcept {
 std::optional<std::vector<uint8_t>> RemoteClient::transact(Fn fn, std::vector<uint8_t>& request,
                                                            CK_RV& failure) {
     int fd = -1;
-    uint64_t epoch;
+    const uint32_t incarnation = incarnation_.load();
     {
         std::lock_guard lock(mutex_);
-        epoch = epoch_;
         if (!idle_.empty()) {
             fd = idle_.back();
             idle_.pop_back();
@@ -292,7 +291,7 @@ std::optional<std::vector<uint8_t>> RemoteClient::transact(Fn fn, std::vector<ui
         return std::nullopt;
     }
     std::lock_guard lock(mutex_);
-    if (epoch == epoch_ && initialized_)
+    if (incarnation == incarnation_.load() && initialized_)
         idle_.push_back(fd);
     else
         ::close(fd);  // finalized or started over meanwhile
@@ -342,7 +341,6 @@ CK_RV RemoteClient::C_Initialize(CK_VOID_PTR) {
     if (fd < 0) return CKR_DEVICE_ERROR;
     std::lock_guard lock(mutex_);
     control_ = fd;
-    ++epoch_;
     stale_.store(false);
     initialized_ = true;
     return CKR_OK;

@@ -79,7 +79,8 @@ class RemoteClient {
     const std::string address_;
     const std::chrono::milliseconds callTimeout_;
     const unsigned slot_;
-    // High 32 bits: this client, for ever; low 32 bits: which C_Initialize.
+    // High 32 bits: this client, for ever; low 32 bits: which C_Initialize
+    // (connections of an older incarnation never go back to the pool).
     // The host closes an incarnation's sessions when its control
     // connection ends, and fences by the high bits.
     const uint64_t clientBase_;
@@ -96,7 +97,6 @@ class RemoteClient {
     bool initialized_ = false;
     int control_ = -1;
     std::vector<int> idle_;
-    uint64_t epoch_ = 0;  // counts C_Initialize; connections of an older epoch are dropped
     uint64_t hostInstance_ = 0;
     std::atomic<bool> stale_{false};  // the host lost our sessions: refuse until re-initialized
     std::atomic<bool> forked_{false};
