@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/identity.h"
+#include "core/views.h"
 #include "tools/cli.h"
 #include "util/error.h"
 #include "util/rv.h"
@@ -209,6 +210,41 @@ int verifyCommand(const Options& options) {
                          << "\" and \"" << cluster->member(m).name() << "\"";
                     report(what.str());
                 }
+            }
+        }
+    }
+
+    // Token keys: the same view record (the caller's view of the key,
+    // core/views.h) beside the key on every member, or on none.
+    std::vector<views::Records> records(n);
+    for (unsigned m = 0; m < n; ++m)
+        if (cluster->member(m).serving())
+            records[m] = views::recordsOn(cluster->member(m), cluster->anchorSession(m));
+    static constexpr CK_ATTRIBUTE_TYPE kValue[] = {CKA_VALUE};
+    for (auto& [key, row] : table) {
+        const Identity& id = identities.at(key);
+        if (!views::recorded(id)) continue;
+        const std::string label = views::labelFor(id);
+        std::optional<Bytes> first;
+        unsigned firstMember = 0;
+        for (unsigned m = 0; m < n; ++m) {
+            if (row[m].empty()) continue;
+            Member& member = cluster->member(m);
+            auto it = records[m].find(label);
+            std::optional<Bytes> value;
+            if (it != records[m].end())
+                value = readAttributes(member, cluster->anchorSession(m), it->second.front(),
+                                       kValue)[0];
+            Bytes seen = value ? *value : Bytes{};
+            if (!first) {
+                first = seen;
+                firstMember = m;
+            } else if (*first != seen) {
+                report(
+                    describe(id) + ": the caller's view of the key differs between members \"" +
+                    cluster->member(firstMember).name() + "\" and \"" + member.name() + "\" (" +
+                    (first->empty() || seen.empty() ? "one lacks its record" : "records differ") +
+                    ")");
             }
         }
     }

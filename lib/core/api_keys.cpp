@@ -12,6 +12,7 @@
 #include "core/failover.h"
 #include "core/objects.h"
 #include "core/runtime.h"
+#include "core/views.h"
 #include "replication/fanout.h"
 #include "replication/replicate.h"
 #include "util/log.h"
@@ -173,6 +174,13 @@ void pairUp(Cluster& cluster, Session& session, std::vector<Placement>& priv,
     pub = std::move(bothPub);
 }
 
+// A generated public key: local, made by the mechanism (its copies are not).
+CallerView publicView(const CK_MECHANISM& mechanism) {
+    CallerView view;
+    view.keyGenMechanism = mechanism.mechanism;
+    return view;
+}
+
 // A key the members cannot wrap cannot be held on every member: the
 // mechanism is, for the cluster, not supported.
 CK_RV notCopyable(const char* what) {
@@ -205,6 +213,47 @@ bool reachesQuorum(Cluster& cluster, size_t holders, const char* what) {
                " members the write quorum requires; it is removed again");
     return false;
 }
+
+// The view record of a new token key, written where the key is before it
+// becomes a token object (so that a key any process finds has its record)
+// and removed again where the key did not become one.
+class ViewRecord {
+  public:
+    ViewRecord(Cluster& cluster, Session& session, const Placement& source, const CallerView& view,
+               std::span<const Placement> placed)
+        : cluster_(cluster), session_(session) {
+        try {
+            identity_ = readIdentity(cluster.member(source.member),
+                                     session.memberSessionLocked(source.member), source.handle);
+        } catch (const CkError&) {
+            // the commit fails too and decides
+        }
+        if (!identity_) return;
+        std::vector<unsigned> members;
+        for (const Placement& p : placed) members.push_back(p.member);
+        written_ = views::store(cluster, session, *identity_, view, members);
+    }
+    // After the commit: the records of members left without the key go,
+    // unless the member's part is in doubt (repair decides there).
+    void settle(std::span<const Placement> committed, std::span<const unsigned> doubtful) {
+        std::vector<unsigned> strays;
+        for (unsigned m : written_) {
+            bool keeps = std::any_of(committed.begin(), committed.end(),
+                                     [&](const Placement& p) { return p.member == m; });
+            bool unsure = std::find(doubtful.begin(), doubtful.end(), m) != doubtful.end();
+            if (!keeps && !unsure) strays.push_back(m);
+        }
+        if (identity_ && !strays.empty()) views::remove(cluster_, session_, *identity_, strays);
+        written_.clear();
+    }
+    void undo() { settle({}, {}); }
+
+  private:
+    Cluster& cluster_;
+    Session& session_;
+    std::optional<Identity> identity_;
+    std::vector<unsigned> written_;
+};
 
 }  // namespace
 
@@ -239,9 +288,16 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                                            copyTargets(cluster, made.member));
         placed = {made};
         placed.insert(placed.end(), copies.made.begin(), copies.made.end());
-        if (token && reachesQuorum(cluster, placed.size(), "C_GenerateKey"))
+        if (token && reachesQuorum(cluster, placed.size(), "C_GenerateKey")) {
+            ViewRecord record(cluster, *session, made, templ.view, placed);
             placed = commit(cluster, *session, placed, doubtful);
-        if (reachesQuorum(cluster, placed.size(), "C_GenerateKey")) break;
+            if (reachesQuorum(cluster, placed.size(), "C_GenerateKey")) {
+                record.settle(placed, doubtful);
+                break;
+            }
+            record.undo();
+        }
+        if (!token && reachesQuorum(cluster, placed.size(), "C_GenerateKey")) break;
         destroyAll(cluster, *session, placed);
         if (copies.notWrappable) return notCopyable("C_GenerateKey");
         if (!retryElsewhere(cluster, made.member, attempt, "C_GenerateKey"))
@@ -299,11 +355,22 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         pubPlaced.insert(pubPlaced.end(), pubCopies.made.begin(), pubCopies.made.end());
         pairUp(cluster, *session, privPlaced, pubPlaced);
         if (reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) {
-            if (privateToken) privPlaced = commit(cluster, *session, privPlaced, doubtful);
-            if (publicToken) pubPlaced = commit(cluster, *session, pubPlaced, doubtful);
+            std::optional<ViewRecord> privRecord, pubRecord;
+            if (privateToken) {
+                privRecord.emplace(cluster, *session, prv, priv.view, privPlaced);
+                privPlaced = commit(cluster, *session, privPlaced, doubtful);
+            }
+            if (publicToken) {
+                pubRecord.emplace(cluster, *session, pub, publicView(*pMechanism), pubPlaced);
+                pubPlaced = commit(cluster, *session, pubPlaced, doubtful);
+            }
             pairUp(cluster, *session, privPlaced, pubPlaced);
+            const bool kept = reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair");
+            if (privRecord)
+                privRecord->settle(kept ? privPlaced : std::vector<Placement>{}, doubtful);
+            if (pubRecord) pubRecord->settle(kept ? pubPlaced : std::vector<Placement>{}, doubtful);
+            if (kept) break;
         }
-        if (reachesQuorum(cluster, privPlaced.size(), "C_GenerateKeyPair")) break;
         destroyAll(cluster, *session, privPlaced);
         destroyAll(cluster, *session, pubPlaced);
         if (privCopies.notWrappable) return notCopyable("C_GenerateKeyPair");
@@ -314,9 +381,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     *phPrivateKey = objects::record(cluster, *session, privateToken, privPlaced);
     objects::noteDoubts(cluster, *session, *phPublicKey, doubtful);
     objects::noteDoubts(cluster, *session, *phPrivateKey, doubtful);
-    CallerView publicView;
-    publicView.keyGenMechanism = pMechanism->mechanism;
-    cluster.objects().setView(*phPublicKey, std::make_shared<const CallerView>(publicView));
+    cluster.objects().setView(*phPublicKey,
+                              std::make_shared<const CallerView>(publicView(*pMechanism)));
     cluster.objects().setView(*phPrivateKey, std::make_shared<const CallerView>(priv.view));
     return CKR_OK;
 }
@@ -329,7 +395,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (pMechanism == nullptr || pulWrappedKeyLen == nullptr) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
     try {
-        if (auto view = cluster.objects().view(hKey); view && !view->extractable)
+        if (auto view = objects::callerView(cluster, *session, hKey); view && !view->extractable)
             return CKR_KEY_UNEXTRACTABLE;
     } catch (const CkError&) {
         return CKR_KEY_HANDLE_INVALID;

@@ -40,6 +40,8 @@ struct CallerView {
     // received a copy may not know them).
     CK_ULONG valueLen = CK_UNAVAILABLE_INFORMATION;
     std::vector<CK_BYTE> checkValue;
+
+    bool operator==(const CallerView&) const = default;
 };
 
 struct Placement {

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "core/identity.h"
 #include "core/repair.h"
+#include "core/views.h"
 #include "replication/fanout.h"
 #include "util/log.h"
 
@@ -197,9 +199,141 @@ bool changesIdentity(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
 
 }  // namespace
 
+namespace {
+
+// Attributes where the caller's view of a key may differ from the members'.
+bool viewAttribute(CK_ATTRIBUTE_TYPE type) {
+    switch (type) {
+        case CKA_EXTRACTABLE:
+        case CKA_NEVER_EXTRACTABLE:
+        case CKA_ALWAYS_SENSITIVE:
+        case CKA_LOCAL:
+        case CKA_WRAP_WITH_TRUSTED:
+        case CKA_KEY_GEN_MECHANISM:
+        case CKA_VALUE_LEN:
+        case CKA_CHECK_VALUE:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool anyViewAttribute(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+    for (CK_ULONG i = 0; i < count; ++i)
+        if (viewAttribute(templ[i].type)) return true;
+    return false;
+}
+
+bool isKey(CK_OBJECT_CLASS cls) {
+    return cls == CKO_PRIVATE_KEY || cls == CKO_SECRET_KEY || cls == CKO_PUBLIC_KEY;
+}
+
+// "Looked, and the members keep no view of this key": the index caches it.
+const std::shared_ptr<const CallerView>& noView() {
+    static const auto none = std::make_shared<const CallerView>();
+    return none;
+}
+
+// The view after a C_SetAttributeValue or C_CopyObject template: CKA_EXTRACTABLE
+// may only become false and CKA_WRAP_WITH_TRUSTED only true; the other
+// attributes go to `kept`, for the members.
+CallerView changedView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count,
+                       std::vector<CK_ATTRIBUTE>& kept) {
+    CallerView next = view;
+    for (CK_ULONG i = 0; i < count; ++i) {
+        const CK_ATTRIBUTE& a = templ[i];
+        if (a.type != CKA_EXTRACTABLE && a.type != CKA_WRAP_WITH_TRUSTED) {
+            kept.push_back(a);
+            continue;
+        }
+        if (a.pValue == nullptr || a.ulValueLen != sizeof(CK_BBOOL))
+            throw CkError(CKR_ATTRIBUTE_VALUE_INVALID);
+        CK_BBOOL value = *static_cast<CK_BBOOL*>(a.pValue) ? CK_TRUE : CK_FALSE;
+        if (a.type == CKA_EXTRACTABLE) {
+            if (value && !next.extractable) throw CkError(CKR_ATTRIBUTE_READ_ONLY);
+            next.extractable = value;
+        } else {
+            if (!value && next.wrapWithTrusted) throw CkError(CKR_ATTRIBUTE_READ_ONLY);
+            next.wrapWithTrusted = value;
+        }
+    }
+    return next;
+}
+
+std::vector<unsigned> membersOf(std::span<const Placement> placed) {
+    std::vector<unsigned> out;
+    for (const Placement& p : placed) out.push_back(p.member);
+    return out;
+}
+
+std::vector<unsigned> holders(Cluster& cluster, CK_OBJECT_HANDLE object) {
+    std::vector<unsigned> out;
+    for (const Placement& p : cluster.objects().placements(object))
+        if (cluster.member(p.member).takesWrites()) out.push_back(p.member);
+    return out;
+}
+
+// Writes the object's view (as the index has it) to the view records of
+// `members`, under its current identity; the records of its `old` identity
+// go.
+void persistView(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object, const Identity* old,
+                 std::span<const unsigned> members) {
+    auto view = cluster.objects().view(object);
+    if (!view || view == noView()) return;
+    auto identity = identityLocked(cluster, session, object);
+    if (!identity || !identity->token || !isKey(identity->cls)) return;
+    views::store(cluster, session, *identity, *view, members);
+    if (old != nullptr && views::labelFor(*old) != views::labelFor(*identity))
+        views::remove(cluster, session, *old, members);
+}
+
+}  // namespace
+
+namespace {
+
+// An imported private or secret key that the caller wants non-extractable is
+// held like a generated one: extractable only under trusted keys, so that
+// repair can carry it to a member that lacks it; the caller's view keeps
+// what it asked for (an imported key is not local and has no generation
+// mechanism).
+struct ImportTemplate {
+    std::vector<CK_ATTRIBUTE> attrs;
+    CK_BBOOL yes = CK_TRUE;
+    std::optional<CallerView> view;
+
+    ImportTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+        CK_OBJECT_CLASS cls = CKO_DATA;
+        for (CK_ULONG i = 0; i < count; ++i)
+            if (templ[i].type == CKA_CLASS && templ[i].pValue != nullptr &&
+                templ[i].ulValueLen == sizeof cls)
+                std::memcpy(&cls, templ[i].pValue, sizeof cls);
+        if ((cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY) ||
+            templateFlag(templ, count, CKA_EXTRACTABLE, false))
+            return;
+        CallerView v;
+        v.extractable = CK_FALSE;
+        v.neverExtractable = CK_TRUE;
+        v.local = CK_FALSE;
+        v.wrapWithTrusted = templateFlag(templ, count, CKA_WRAP_WITH_TRUSTED, false);
+        view = v;
+        for (CK_ULONG i = 0; i < count; ++i)
+            if (templ[i].type != CKA_EXTRACTABLE && templ[i].type != CKA_WRAP_WITH_TRUSTED)
+                attrs.push_back(templ[i]);
+        attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
+        attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
+    }
+};
+
+}  // namespace
+
 CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ,
                         CK_ULONG count) {
     const bool token = templateFlag(templ, count, CKA_TOKEN, false);
+    ImportTemplate import(templ, count);
+    if (import.view) {
+        templ = import.attrs.data();
+        count = static_cast<CK_ULONG>(import.attrs.size());
+    }
     auto targets = writeTargets(cluster);
     auto outcome = replication::write(
         cluster, targets, replication::requiredFor(cluster),
@@ -213,6 +347,21 @@ CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR tem
     reportMissed(cluster, outcome, "C_CreateObject");
     CK_OBJECT_HANDLE made = record(cluster, session, token, outcome.done);
     noteDoubts(cluster, session, made, outcome.faulted);
+    if (import.view) {
+        // Always sensitive as the members say (they hold it as sensitive as asked).
+        const Placement& first = outcome.done.front();
+        CK_ATTRIBUTE always{CKA_ALWAYS_SENSITIVE, &import.view->alwaysSensitive, sizeof(CK_BBOOL)};
+        try {
+            cluster.member(first.member)
+                .call(&CK_FUNCTION_LIST::C_GetAttributeValue,
+                      session.memberSessionLocked(first.member), first.handle, &always,
+                      CK_ULONG{1});
+        } catch (const CkError&) {
+            import.view->alwaysSensitive = CK_FALSE;
+        }
+        cluster.objects().setView(made, std::make_shared<const CallerView>(*import.view));
+        if (token) persistView(cluster, session, made, nullptr, membersOf(outcome.done));
+    }
     return made;
 }
 
@@ -222,6 +371,16 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
     if (targets.empty()) throw CkError(CKR_OBJECT_HANDLE_INVALID);
     const unsigned required = requiredOf(cluster, targets.size());
     auto handles = resolveForWrite(cluster, session, source, targets, required, "C_CopyObject");
+    // A key with a view keeps what it holds on the members; the template's
+    // CKA_EXTRACTABLE and CKA_WRAP_WITH_TRUSTED go to the copy's view.
+    auto view = callerView(cluster, session, source);
+    std::vector<CK_ATTRIBUTE> kept;
+    CallerView next;
+    if (view) {
+        next = changedView(*view, templ, count, kept);
+        templ = kept.data();
+        count = static_cast<CK_ULONG>(kept.size());
+    }
     auto outcome = replication::write(
         cluster, targets, required,
         [&](unsigned m, CK_OBJECT_HANDLE* made) {
@@ -243,7 +402,10 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
               first.handle, &attr, CK_ULONG{1});
     CK_OBJECT_HANDLE made = record(cluster, session, token != CK_FALSE, outcome.done);
     noteDoubts(cluster, session, made, outcome.faulted);
-    cluster.objects().setView(made, cluster.objects().view(source));
+    if (view) {
+        cluster.objects().setView(made, std::make_shared<const CallerView>(next));
+        if (token) persistView(cluster, session, made, nullptr, membersOf(outcome.done));
+    }
     return made;
 }
 
@@ -264,6 +426,11 @@ void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     check(outcome.rv);
     reportMissed(cluster, outcome, "C_DestroyObject");
     tombstoneIfMissed(cluster, session, identity.get(), outcome);
+    // The key's view record goes with it (repair removes it where it
+    // remains: a record whose key no member holds).
+    if (identity && identity->token && isKey(identity->cls) &&
+        cluster.objects().view(object) != noView())
+        views::remove(cluster, session, *identity, membersOf(outcome.done));
     cluster.objects().remove(object);
 }
 
@@ -317,6 +484,35 @@ void applyView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
 
 }  // namespace
 
+std::shared_ptr<const CallerView> callerView(Cluster& cluster, Session& session,
+                                             CK_OBJECT_HANDLE object) {
+    ObjectIndex& index = cluster.objects();
+    if (auto view = index.view(object)) return view == noView() ? nullptr : view;
+    auto identity = identityLocked(cluster, session, object);
+    if (!identity) return nullptr;  // cannot tell now: look again next time
+    if (!identity->token || !isKey(identity->cls)) {
+        index.setView(object, noView());  // session keys: the index alone knows
+        return nullptr;
+    }
+    bool answered = false;
+    for (const Placement& p : index.placements(object)) {
+        Member& member = cluster.member(p.member);
+        if (!member.serving()) continue;
+        try {
+            auto view = views::read(member, session.memberSessionLocked(p.member), *identity);
+            answered = true;
+            if (!view) continue;
+            auto shared = std::make_shared<const CallerView>(std::move(*view));
+            index.setView(object, shared);
+            return shared;
+        } catch (const CkError&) {
+            // another holder may answer
+        }
+    }
+    if (answered) index.setView(object, noView());
+    return nullptr;
+}
+
 CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     CK_RV rv =
@@ -327,7 +523,8 @@ CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                          });
     if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
         rv == CKR_BUFFER_TOO_SMALL)
-        if (auto view = cluster.objects().view(object)) applyView(*view, templ, count);
+        if (anyViewAttribute(templ, count))
+            if (auto view = callerView(cluster, session, object)) applyView(*view, templ, count);
     return rv;
 }
 
@@ -336,28 +533,18 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     // Attributes kept in the caller's view stay with the view: the members
     // must keep holding the key wrappable under the transport key.
     std::vector<CK_ATTRIBUTE> kept;
-    if (auto view = cluster.objects().view(object)) {
-        CallerView next = *view;
-        for (CK_ULONG i = 0; i < count; ++i) {
-            const CK_ATTRIBUTE& a = templ[i];
-            if (a.type != CKA_EXTRACTABLE && a.type != CKA_WRAP_WITH_TRUSTED) {
-                kept.push_back(a);
-                continue;
-            }
-            if (a.pValue == nullptr || a.ulValueLen != sizeof(CK_BBOOL))
-                throw CkError(CKR_ATTRIBUTE_VALUE_INVALID);
-            CK_BBOOL value = *static_cast<CK_BBOOL*>(a.pValue) ? CK_TRUE : CK_FALSE;
-            // Extractable may only become false; wrap-with-trusted only true.
-            if (a.type == CKA_EXTRACTABLE) {
-                if (value && !next.extractable) throw CkError(CKR_ATTRIBUTE_READ_ONLY);
-                next.extractable = value;
-            } else {
-                if (!value && next.wrapWithTrusted) throw CkError(CKR_ATTRIBUTE_READ_ONLY);
-                next.wrapWithTrusted = value;
-            }
+    auto view = callerView(cluster, session, object);
+    bool viewChanged = false;
+    if (view) {
+        CallerView next = changedView(*view, templ, count, kept);
+        viewChanged = !(next == *view);
+        if (viewChanged)
+            cluster.objects().setView(object, std::make_shared<const CallerView>(next));
+        if (kept.empty()) {
+            if (viewChanged)
+                persistView(cluster, session, object, nullptr, holders(cluster, object));
+            return;
         }
-        cluster.objects().setView(object, std::make_shared<const CallerView>(next));
-        if (kept.empty()) return;
         templ = kept.data();
         count = static_cast<CK_ULONG>(kept.size());
     }
@@ -382,6 +569,8 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     tombstoneIfMissed(cluster, session, identity.get(), outcome);
     for (unsigned m : outcome.missed) cluster.objects().place(object, m, Presence::Absent);
     cluster.objects().setIdentity(object, nullptr);  // label or id may have changed
+    if (view && (viewChanged || identity))
+        persistView(cluster, session, object, identity.get(), membersOf(outcome.done));
 }
 
 CK_ULONG size(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
@@ -394,8 +583,36 @@ CK_ULONG size(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     return result;
 }
 
+namespace {
+
+// Whether the caller sees `object` with every attribute of `wanted`.
+bool matches(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+             std::span<const CK_ATTRIBUTE> wanted) {
+    for (const CK_ATTRIBUTE& a : wanted) {
+        if (a.pValue == nullptr && a.ulValueLen > 0) throw CkError(CKR_ARGUMENTS_BAD);
+        std::vector<CK_BYTE> value(a.ulValueLen);
+        CK_ATTRIBUTE probe{a.type, value.data(), a.ulValueLen};
+        if (getAttributes(cluster, session, object, &probe, 1) != CKR_OK ||
+            probe.ulValueLen != a.ulValueLen ||
+            (a.ulValueLen > 0 && std::memcmp(value.data(), a.pValue, a.ulValueLen) != 0))
+            return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     if (session.find.active) throw CkError(CKR_OPERATION_ACTIVE);
+    // Attributes where the caller's view of a key differs from the members'
+    // are matched here, against the caller's view; the members match the rest.
+    std::vector<CK_ATTRIBUTE> memberTempl, viewTempl;
+    for (CK_ULONG i = 0; i < count; ++i)
+        (viewAttribute(templ[i].type) ? viewTempl : memberTempl).push_back(templ[i]);
+    if (!viewTempl.empty()) {
+        templ = memberTempl.data();
+        count = static_cast<CK_ULONG>(memberTempl.size());
+    }
     ObjectIndex& index = cluster.objects();
     std::vector<unsigned> readers = cluster.servingMembers();
     // Prefer an active member that misses nothing the index knows of.
@@ -440,6 +657,10 @@ void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULO
                 }
             }
         }
+        if (!viewTempl.empty())
+            std::erase_if(results, [&](CK_OBJECT_HANDLE object) {
+                return !matches(cluster, session, object, viewTempl);
+            });
         session.find = {true, std::move(results), 0};
         return;
     }

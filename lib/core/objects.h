@@ -62,6 +62,11 @@ CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR tem
 CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE source,
                       CK_ATTRIBUTE_PTR templ, CK_ULONG count);
 void destroy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object);
+// The caller's view of a key (core/views.h): from the index, else from the
+// view record of a member that holds it; nullptr when the key has none (the
+// members' attributes are the caller's).
+std::shared_ptr<const CallerView> callerView(Cluster& cluster, Session& session,
+                                             CK_OBJECT_HANDLE object);
 CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count);
 void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,

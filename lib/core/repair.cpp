@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/cluster.h"
+#include "core/views.h"
 #include "remote/wire.h"
 #include "replication/replicate.h"
 #include "util/error.h"
@@ -248,9 +249,12 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
     Survey survey = surveyTombstones(cluster, session, members);
     std::vector<std::map<Key, CK_OBJECT_HANDLE>> objects(cluster.memberCount());
     std::vector<std::map<Key, std::vector<CK_OBJECT_HANDLE>>> twins(cluster.memberCount());
+    std::vector<views::Records> records(cluster.memberCount());
     std::vector<unsigned> listed;
     for (unsigned m : members) {
         try {
+            // View records first: a record seen then has its key listed below.
+            records[m] = views::recordsOn(cluster.member(m), session.memberSessionLocked(m));
             objects[m] = objectsOn(cluster, m, session.memberSessionLocked(m), twins[m]);
             listed.push_back(m);
         } catch (const CkError& e) {
@@ -276,6 +280,10 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
             log::warn("member ", cluster.member(m).name(), ": held ", handles.size(),
                       " identical copies of an object; replaced by a copy from another member");
         }
+    // What each member holds once this repair is done (for the view records).
+    std::vector<std::set<Key>> present(cluster.memberCount());
+    for (unsigned m : listed)
+        for (const auto& [key, handle] : objects[m]) present[m].insert(key);
     std::set<Key> all;
     for (unsigned m : listed)
         for (const auto& [key, handle] : objects[m]) all.insert(key);
@@ -295,6 +303,7 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
             for (unsigned m : holders) {
                 if (destroyOn(cluster, session, m, objects[m][key]) == CKR_OK) {
                     ++report.removed;
+                    present[m].erase(key);
                     log::warn("member ", cluster.member(m).name(),
                               ": removed an object destroyed while it was out of service");
                 } else {
@@ -314,12 +323,30 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
         auto copied = replication::copyKey(cluster, session, source, objects[source][key], lacking);
         report.copied += static_cast<unsigned>(copied.made.size());
         report.failed += static_cast<unsigned>(copied.missed.size());
-        for (const Placement& p : copied.made)
+        for (const Placement& p : copied.made) {
+            present[p.member].insert(key);
             log::info("member ", cluster.member(p.member).name(), ": repaired a missing object");
+        }
         if (!copied.faulted.empty())
             if (auto identity = decodeIdentity(key))
                 for (unsigned m : copied.faulted) cluster.inDoubt(m, *identity);
     }
+    std::map<std::string, std::vector<unsigned>> keyHolders;
+    for (unsigned m : listed)
+        for (const Key& key : present[m])
+            if (auto identity = decodeIdentity(key); identity && views::recorded(*identity))
+                keyHolders[views::labelFor(*identity)].push_back(m);
+    std::set<std::string> tombstoned;
+    for (const auto& tombs : survey.tombs)
+        for (const auto& [key, tomb] : tombs)
+            if (auto identity = decodeIdentity(key); identity && views::recorded(*identity))
+                tombstoned.insert(views::labelFor(*identity));
+    const bool complete = survey.complete && listed.size() == cluster.memberCount();
+    auto mended =
+        views::reconcile(cluster, session, listed, records, keyHolders, tombstoned, complete);
+    report.copied += mended.copied;
+    report.removed += mended.removed;
+    report.failed += mended.failed;
     return report;
 }
 

@@ -54,6 +54,32 @@ CK_RV signAndVerify(ClusterFixture& f, const KeyPair& key) {
     return ecdsaSignAndVerify(f.p11(), f.session, key);
 }
 
+// How many view records (the caller's view of a key, lib/core/views.h) a
+// member token holds, read directly with SoftHSM.
+size_t viewRecords(DirectMembers& direct, unsigned m) {
+    CK_OBJECT_CLASS data = CKO_DATA;
+    const std::string prefix = "p11cluster view ";
+    size_t n = 0;
+    for (CK_OBJECT_HANDLE h :
+         findObjects(direct.p11(), direct.sessions[m], {{CKA_CLASS, &data, sizeof data}})) {
+        auto label = attribute(direct.p11(), direct.sessions[m], h, CKA_LABEL);
+        n += std::string(label.begin(), label.end()).rfind(prefix, 0) == 0;
+    }
+    return n;
+}
+
+// Polls until every member holds `wanted` view records, or `seconds` pass.
+bool viewRecordsWithin(const SoftHsmEnv& env, size_t wanted, int seconds) {
+    for (int i = 0; i < seconds * 5; ++i) {
+        DirectMembers direct(env);
+        bool all = true;
+        for (unsigned m = 0; m < env.members(); ++m) all = all && viewRecords(direct, m) == wanted;
+        if (all) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+}
+
 }  // namespace
 
 TEST_CASE("remote members: keys are generated, replicated and used over member hosts", "[remote]") {
@@ -218,6 +244,9 @@ TEST_CASE("remote members: a returning member is repaired before it serves again
 
     f.hosts[2].start();
     REQUIRE(f.env.verifiesWithin(20));
+    // The caller's views follow their keys: the kept and the fresh pair's
+    // on every member, none left of the destroyed pair's.
+    CHECK(viewRecordsWithin(f.env, 4, 10));
     // c serves again, in sync: with a and b gone, c alone serves every key.
     f.hosts[0].kill();
     f.hosts[1].kill();

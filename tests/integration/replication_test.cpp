@@ -1,5 +1,7 @@
 // Generated keys reach every member: checked by opening each member token
 // directly with SoftHSM after the cluster is finalised.
+#include <openssl/evp.h>
+
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -255,6 +257,119 @@ TEST_CASE(
     }
 }
 
+namespace {
+
+// The attributes a caller sees of a key, as one token reports them.
+struct Seen {
+    CK_BBOOL extractable = 2, never = 2, local = 2;
+    CK_MECHANISM_TYPE genMechanism = 0;
+    CK_ULONG valueLen = 0;
+};
+
+Seen seen(ClusterFixture& f, CK_OBJECT_HANDLE key, bool secret) {
+    Seen s;
+    CK_ATTRIBUTE templ[] = {{CKA_EXTRACTABLE, &s.extractable, 1},
+                            {CKA_NEVER_EXTRACTABLE, &s.never, 1},
+                            {CKA_LOCAL, &s.local, 1},
+                            {CKA_KEY_GEN_MECHANISM, &s.genMechanism, sizeof s.genMechanism},
+                            {CKA_VALUE_LEN, &s.valueLen, sizeof s.valueLen}};
+    REQUIRE_OK(f.p11()->C_GetAttributeValue(f.session, key, templ, secret ? 5 : 4));
+    return s;
+}
+
+CK_OBJECT_HANDLE findOne(ClusterFixture& f, CK_OBJECT_CLASS cls, const std::string& id,
+                         std::vector<CK_ATTRIBUTE> more = {}) {
+    more.push_back({CKA_CLASS, &cls, sizeof cls});
+    more.push_back({CKA_ID, const_cast<char*>(id.data()), id.size()});
+    auto found = findObjects(f.p11(), f.session, more);
+    REQUIRE(found.size() == 1);
+    return found[0];
+}
+
+}  // namespace
+
+TEST_CASE(
+    "the caller's view of a key outlives the process: made non-extractable, relabelled, or "
+    "made permanent with C_CopyObject") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start();
+    generateSecret(f, "v-aes", CKM_AES_KEY_GEN, CKK_AES, 32, false);
+    Pair ec = generateEc(f, "v-ec", kP256, sizeof kP256);
+    // SunPKCS11 relabels a key after making it.
+    const char relabel[] = "renamed";
+    CK_ATTRIBUTE label{CKA_LABEL, const_cast<char*>(relabel), sizeof relabel - 1};
+    REQUIRE_OK(f.p11()->C_SetAttributeValue(f.session, ec.priv, &label, 1));
+    // keytool makes a session key pair and keeps it with C_CopyObject.
+    CK_MECHANISM gen{CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+    const std::string kept = "v-kept";
+    CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, const_cast<CK_BYTE*>(kP256), sizeof kP256},
+                          {CKA_VERIFY, &yes, 1},
+                          {CKA_ID, const_cast<char*>(kept.data()), kept.size()}};
+    CK_ATTRIBUTE priv[] = {{CKA_PRIVATE, &yes, 1},
+                           {CKA_SIGN, &yes, 1},
+                           {CKA_SENSITIVE, &yes, 1},
+                           {CKA_EXTRACTABLE, &no, 1},
+                           {CKA_ID, const_cast<char*>(kept.data()), kept.size()}};
+    Pair session;
+    REQUIRE_OK(
+        f.p11()->C_GenerateKeyPair(f.session, &gen, pub, 3, priv, 5, &session.pub, &session.priv));
+    CK_ATTRIBUTE token{CKA_TOKEN, &yes, 1};
+    CK_OBJECT_HANDLE copy;
+    REQUIRE_OK(f.p11()->C_CopyObject(f.session, session.priv, &token, 1, &copy));
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, session.priv));
+    f.finalize();
+
+    // The next life (as any other process) finds the keys as they were made,
+    // whichever member answers.
+    for (int round = 0; round < 2; ++round) {
+        f.start();
+        for (int i = 0; i < 3; ++i) {
+            Seen aes = seen(f, findOne(f, CKO_SECRET_KEY, "v-aes"), true);
+            CHECK(aes.extractable == CK_FALSE);
+            CHECK(aes.never == CK_TRUE);
+            CHECK(aes.local == CK_TRUE);
+            CHECK(aes.genMechanism == CKM_AES_KEY_GEN);
+            CHECK(aes.valueLen == 32);
+            CK_OBJECT_HANDLE ecKey = findOne(f, CKO_PRIVATE_KEY, "v-ec");
+            Seen priv = seen(f, ecKey, false);
+            CHECK(priv.extractable == CK_FALSE);
+            CHECK(priv.local == CK_TRUE);
+            CHECK(priv.genMechanism == CKM_EC_KEY_PAIR_GEN);
+            CHECK(attribute(f.p11(), f.session, ecKey, CKA_LABEL) ==
+                  std::vector<CK_BYTE>(relabel, relabel + sizeof relabel - 1));
+            CHECK(attribute(f.p11(), f.session, findOne(f, CKO_PUBLIC_KEY, "v-ec"), CKA_LOCAL) ==
+                  std::vector<CK_BYTE>{CK_TRUE});
+            Seen keptKey = seen(f, findOne(f, CKO_PRIVATE_KEY, kept), false);
+            CHECK(keptKey.extractable == CK_FALSE);
+            CHECK(keptKey.never == CK_TRUE);
+            CHECK(keptKey.local == CK_TRUE);
+        }
+        // A search by the caller's view finds what the caller made.
+        CK_BBOOL falseValue = CK_FALSE;
+        findOne(f, CKO_SECRET_KEY, "v-aes", {{CKA_EXTRACTABLE, &falseValue, 1}});
+        CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+        CHECK(findObjects(f.p11(), f.session,
+                          {{CKA_CLASS, &secret, sizeof secret}, {CKA_EXTRACTABLE, &yes, 1}})
+                  .empty());
+        // ... and the caller still cannot take it out under a key of its own.
+        CK_OBJECT_HANDLE kek =
+            generateSecret(f, "v-kek" + std::to_string(round), CKM_AES_KEY_GEN, CKK_AES, 32, false);
+        CK_ATTRIBUTE wrapOn{CKA_WRAP, &yes, 1};
+        REQUIRE_OK(f.p11()->C_SetAttributeValue(f.session, kek, &wrapOn, 1));
+        CK_MECHANISM wrap{CKM_AES_KEY_WRAP, nullptr, 0};
+        CK_BYTE blob[128];
+        CK_ULONG blobLen = sizeof blob;
+        CHECK_RV(f.p11()->C_WrapKey(f.session, &wrap, kek, findOne(f, CKO_SECRET_KEY, "v-aes"),
+                                    blob, &blobLen),
+                 CKR_KEY_UNEXTRACTABLE);
+        f.finalize();
+    }
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    INFO(report);
+}
+
 TEST_CASE(
     "the transport key is non-extractable, sensitive and trusted on every member, and "
     "hidden from the caller") {
@@ -367,6 +482,22 @@ TEST_CASE("a new, empty member listed in the configuration is brought in sync") 
     CK_RV rv;
     generateEcPair(f.p11(), f.session, id, &rv);
     REQUIRE_OK(rv);
+    // An imported key the caller made non-extractable reaches c too.
+    CK_OBJECT_CLASS secret = CKO_SECRET_KEY;
+    CK_KEY_TYPE aes = CKK_AES;
+    std::vector<CK_BYTE> value(32, 0x3c);
+    const std::string importedId = "imported-locked";
+    CK_ATTRIBUTE imported[] = {{CKA_CLASS, &secret, sizeof secret},
+                               {CKA_KEY_TYPE, &aes, sizeof aes},
+                               {CKA_TOKEN, &yes, 1},
+                               {CKA_PRIVATE, &yes, 1},
+                               {CKA_SENSITIVE, &yes, 1},
+                               {CKA_EXTRACTABLE, &no, 1},
+                               {CKA_ENCRYPT, &yes, 1},
+                               {CKA_ID, const_cast<char*>(importedId.data()), importedId.size()},
+                               {CKA_VALUE, value.data(), value.size()}};
+    CK_OBJECT_HANDLE importedKey;
+    REQUIRE_OK(f.p11()->C_CreateObject(f.session, imported, 9, &importedKey));
     f.finalize();
 
     // The operator adds member c, gives it the transport key, and restarts.
@@ -383,6 +514,9 @@ TEST_CASE("a new, empty member listed in the configuration is brought in sync") 
     // c signs with the key made before it joined.
     CK_ATTRIBUTE byId{CKA_ID, id.data(), id.size()};
     CHECK(findObjects(f.p11(), f.session, {byId}).size() == 2);
+    CK_OBJECT_HANDLE locked = findOne(f, CKO_SECRET_KEY, importedId);
+    CHECK(attribute(f.p11(), f.session, locked, CKA_EXTRACTABLE) == std::vector<CK_BYTE>{CK_FALSE});
+    CHECK(attribute(f.p11(), f.session, locked, CKA_LOCAL) == std::vector<CK_BYTE>{CK_FALSE});
     f.finalize();
     Module direct(softhsmPath());
     REQUIRE_OK(direct->C_Initialize(nullptr));
@@ -391,6 +525,23 @@ TEST_CASE("a new, empty member listed in the configuration is brought in sync") 
                                      nullptr, nullptr, &s));
     REQUIRE_OK(direct->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
     CHECK(findObjects(direct.fn(), s, {byId}).size() == 2);
+    // c holds the imported key, and its AES-ECB output is a's (same value).
+    CK_ATTRIBUTE byImportedId{CKA_ID, const_cast<char*>(importedId.data()), importedId.size()};
+    auto onC = findObjects(direct.fn(), s, {byImportedId});
+    REQUIRE(onC.size() == 1);
+    CK_MECHANISM ecb{CKM_AES_ECB, nullptr, 0};
+    CK_BYTE block[16] = {}, out[16];
+    CK_ULONG outLen = sizeof out;
+    REQUIRE_OK(direct->C_EncryptInit(s, &ecb, onC[0]));
+    REQUIRE_OK(direct->C_Encrypt(s, block, 16, out, &outLen));
+    CK_BYTE expected[16];
+    int len = 0;
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    EVP_EncryptInit_ex(ctx, EVP_aes_256_ecb(), nullptr, value.data(), nullptr);
+    EVP_CIPHER_CTX_set_padding(ctx, 0);
+    EVP_EncryptUpdate(ctx, expected, &len, block, 16);
+    EVP_CIPHER_CTX_free(ctx);
+    CHECK(std::vector<CK_BYTE>(out, out + 16) == std::vector<CK_BYTE>(expected, expected + 16));
     direct->C_Finalize(nullptr);
 }
 
