@@ -34,6 +34,12 @@ class WriteGate {
         changed_.notify_all();
     }
 
+    // Whether an exclusive holder waits (for tests and diagnostics).
+    bool writerWaiting() {
+        std::lock_guard lock(mutex_);
+        return writersWaiting_ > 0;
+    }
+
   private:
     std::mutex mutex_;
     std::condition_variable changed_;

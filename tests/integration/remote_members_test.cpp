@@ -573,3 +573,28 @@ TEST_CASE("remote members: a member whose login fails on return stays out, then 
     CHECK(waitFor("c", "up"));
     p11->C_Finalize(nullptr);
 }
+
+TEST_CASE(
+    "remote members: an object lost on one member behind the cluster's back comes back by the "
+    "periodic comparison",
+    "[remote][repair]") {
+    RemoteCluster f(3);
+    f.start();
+    generateEc(f, "lost");
+    {
+        // Someone removes the private key from member b's token directly.
+        DirectMembers direct(f.env);
+        CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY;
+        auto found = findObjects(direct.p11(), direct.sessions[1],
+                                 {{CKA_CLASS, &priv, sizeof priv}, {CKA_ID, (void*)"lost", 4}});
+        REQUIRE(found.size() == 1);
+        REQUIRE_OK(direct.p11()->C_DestroyObject(direct.sessions[1], found[0]));
+    }
+    REQUIRE(f.env.verify() != 0);
+    // No call through the cluster: its prober compares the members' object
+    // counts every 5 s and repairs b.
+    std::string report;
+    bool clean = f.env.verifiesWithin(20, &report);
+    INFO(report);
+    CHECK(clean);
+}
