@@ -73,7 +73,10 @@ Secret readPin(const Options& options, const std::string& who) {
     if (!::isatty(STDIN_FILENO))
         throw UsageError("no " + who + " PIN: give --" + who + "-pin-env VAR or --" + who +
                          "-pin-file FILE");
-    std::cerr << (who == "so" ? "Security officer PIN: " : "User PIN: ") << std::flush;
+    std::cerr << (who == "so"     ? std::string("Security officer PIN: ")
+                  : who == "user" ? std::string("User PIN: ")
+                                  : "PIN (" + who + "): ")
+              << std::flush;
     termios saved{};
     ::tcgetattr(STDIN_FILENO, &saved);
     termios quiet = saved;

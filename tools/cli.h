@@ -44,5 +44,8 @@ int initCommand(const Options& options);
 int verifyCommand(const Options& options);
 int statusCommand(const Options& options);
 int repairCommand(const Options& options);
+int backupKeyCommand(const Options& options);
+int backupCommand(const Options& options);
+int restoreCommand(const Options& options);
 
 }  // namespace p11c::tool

@@ -5,6 +5,9 @@
 //   p11cluster serve  --module PATH --socket PATH
 //   p11cluster status [--config FILE] [--json]
 //   p11cluster repair [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
+//   p11cluster backup-key --recovery-module PATH --recovery-token TOKEN [SO PINs]
+//   p11cluster backup --out FILE [user PIN]
+//   p11cluster restore --in FILE [--id ID | --label LABEL] [user PIN]
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <iostream>
@@ -27,6 +30,16 @@ const char kUsage[] =
     "  repair   bring every reachable member to the same objects now (copies what some\n"
     "           lack, removes what was destroyed while they were away); exit 1 if a\n"
     "           member cannot be reached    --user-pin-env VAR | --user-pin-file FILE\n"
+    "  backup-key  make the backup key on a recovery token (if it has none) and hand it to\n"
+    "           every member that lacks it (also how fresh members get it before a restore)\n"
+    "           --recovery-module PATH --recovery-token TOKEN (a PKCS#11 URI or label)\n"
+    "           --recovery-so-pin-env VAR | --recovery-so-pin-file FILE   its SO PIN\n"
+    "           --so-pin-env VAR | --so-pin-file FILE   the members' SO PIN\n"
+    "  backup   write every cluster object to a file, keys wrapped under the backup key\n"
+    "           --out FILE   --user-pin-env VAR | --user-pin-file FILE\n"
+    "  restore  check a backup file (refused if cut short, changed, or made for another\n"
+    "           backup key) and restore the objects the members lack\n"
+    "           --in FILE [--id ID | --label LABEL]   --user-pin-env VAR | --user-pin-file FILE\n"
     "  status   every member as reached from here (reachable, latency, token) and every\n"
     "           process's view of them (health, in-flight, operations, errors, latency,\n"
     "           repair to do); --json for JSON. Exit 1 if a member is unreachable\n"
@@ -42,9 +55,11 @@ const char kUsage[] =
 int main(int argc, char** argv) {
     using namespace p11c::tool;
     try {
-        Options options = parse(argc, argv,
-                                {"config", "so-pin-env", "so-pin-file", "user-pin-env",
-                                 "user-pin-file", "module", "socket"});
+        Options options =
+            parse(argc, argv,
+                  {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file", "module",
+                   "socket", "recovery-module", "recovery-token", "recovery-so-pin-env",
+                   "recovery-so-pin-file", "out", "in", "id", "label"});
         if (options.command.empty() || options.has("help")) {
             std::cout << kUsage;
             return options.command.empty() && !options.has("help") ? 2 : 0;
@@ -53,6 +68,9 @@ int main(int argc, char** argv) {
         if (options.command == "verify") return verifyCommand(options);
         if (options.command == "status") return statusCommand(options);
         if (options.command == "repair") return repairCommand(options);
+        if (options.command == "backup-key") return backupKeyCommand(options);
+        if (options.command == "backup") return backupCommand(options);
+        if (options.command == "restore") return restoreCommand(options);
         if (options.command == "serve") {
             if (options.get("module").empty() || options.get("socket").empty())
                 throw UsageError("serve needs --module PATH and --socket PATH");

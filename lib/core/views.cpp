@@ -223,25 +223,40 @@ Mended reconcile(Cluster& cluster, Session& session, std::span<const unsigned> l
             continue;
         }
         if (withRecord.empty()) continue;  // a key made without one, or before views
-        const unsigned from = withRecord.front();
-        std::optional<std::vector<CK_BYTE>> value;
-        for (unsigned m : holders->second) {
-            if (records[m].count(label)) continue;
+        // The newest record is the key's view (a write that failed half-way
+        // can leave an older one on some member); it goes where it is not.
+        std::map<unsigned, std::vector<CK_BYTE>> values;
+        std::optional<std::vector<CK_BYTE>> newest;
+        int64_t newestWritten = -1;
+        for (unsigned m : withRecord) {
             try {
-                if (!value)
-                    value = readAttributes(cluster.member(from), session.memberSessionLocked(from),
-                                           records[from].at(label).front(), kValue)[0];
-                if (!value || !decode(*value)) break;  // unreadable: not copied
-                CK_RV rv =
-                    createRecord(cluster.member(m), session.memberSessionLocked(m), label, *value);
+                auto value = readAttributes(cluster.member(m), session.memberSessionLocked(m),
+                                            records[m].at(label).front(), kValue)[0];
+                int64_t written = -1;
+                if (!value || !decode(*value, &written)) continue;
+                if (records[m].at(label).size() == 1) values[m] = *value;
+                if (written > newestWritten) newest = *value, newestWritten = written;
+            } catch (const CkError&) {
+                // that member's record is not read: it is rewritten below
+            }
+        }
+        if (!newest) continue;  // none readable: nothing to copy
+        for (unsigned m : holders->second) {
+            if (auto it = values.find(m); it != values.end() && it->second == *newest) continue;
+            Member& member = cluster.member(m);
+            try {
+                CK_SESSION_HANDLE s = session.memberSessionLocked(m);
+                if (auto old = records[m].find(label); old != records[m].end())
+                    for (CK_OBJECT_HANDLE h : old->second) destroyOn(member, s, h);
+                CK_RV rv = createRecord(member, s, label, *newest);
                 if (rv == CKR_OK) {
                     ++mended.copied;
                     continue;
                 }
-                log::error("member ", cluster.member(m).name(),
+                log::error("member ", member.name(),
                            ": copying a key's view record failed: ", rvName(rv));
             } catch (const CkError& e) {
-                log::error("member ", cluster.member(m).name(),
+                log::error("member ", member.name(),
                            ": copying a key's view record failed: ", rvName(e.rv()));
             }
             ++mended.failed;

@@ -69,7 +69,8 @@ bool recorded(const Identity& identity);
 
 // Repair (called by repair::reconcile, with every record listed BEFORE the
 // keys, so that a record seen has its key listed unless it was destroyed):
-// a member holding a key but not its record gets a copy of the record; a
+// a member holding a key but not its record, or an older one (a write that
+// failed half-way), gets a copy of the newest record; a
 // record whose key no member holds goes when the key is tombstoned
 // (`tombstoned`: labels of tombstoned identities) or the record is older
 // than a minute (a new key's record is written just before the key becomes

@@ -58,22 +58,6 @@ std::vector<CK_ATTRIBUTE_TYPE> carried(CK_OBJECT_CLASS cls) {
     return common;
 }
 
-// The source's values of the attributes it has, kept alive for a template.
-struct Template {
-    AttributeValues values;
-    std::vector<CK_ATTRIBUTE> attrs;
-};
-
-Template readTemplate(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
-                      const std::vector<CK_ATTRIBUTE_TYPE>& types) {
-    Template t{readAttributes(member, session, object, types), {}};
-    for (size_t i = 0; i < types.size(); ++i)
-        if (t.values[i])
-            t.attrs.push_back(
-                {types[i], t.values[i]->data(), static_cast<CK_ULONG>(t.values[i]->size())});
-    return t;
-}
-
 CK_OBJECT_CLASS classOf(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {
     CK_OBJECT_CLASS cls = 0;
     CK_ATTRIBUTE attr{CKA_CLASS, &cls, sizeof cls};
@@ -83,55 +67,76 @@ CK_OBJECT_CLASS classOf(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HAN
 
 }  // namespace
 
+Exported::~Exported() {
+    if (!wrapped.empty()) ::explicit_bzero(wrapped.data(), wrapped.size());
+}
+
+bool carriesSecret(CK_OBJECT_CLASS cls) {
+    return cls != CKO_PUBLIC_KEY && cls != CKO_CERTIFICATE && cls != CKO_DATA;
+}
+
+Exported exportObject(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
+                      CK_OBJECT_HANDLE wrappingKey, CK_MECHANISM_TYPE mechanism) {
+    Exported out;
+    out.cls = classOf(member, session, object);
+    const auto types = carried(out.cls);
+    AttributeValues values = readAttributes(member, session, object, types);
+    for (size_t i = 0; i < types.size(); ++i)
+        if (values[i]) out.attributes.emplace_back(types[i], std::move(*values[i]));
+    if (!carriesSecret(out.cls)) return out;
+    CK_MECHANISM wrap{mechanism, nullptr, 0};
+    CK_ULONG length = 0;
+    check(member.call(&CK_FUNCTION_LIST::C_WrapKey, session, &wrap, wrappingKey, object, nullptr,
+                      &length));
+    out.wrapped.resize(length);
+    check(member.call(&CK_FUNCTION_LIST::C_WrapKey, session, &wrap, wrappingKey, object,
+                      out.wrapped.data(), &length));
+    out.wrapped.resize(length);
+    return out;
+}
+
+CK_RV importObject(Member& member, CK_SESSION_HANDLE session, const Exported& object,
+                   CK_OBJECT_HANDLE unwrappingKey, CK_MECHANISM_TYPE mechanism,
+                   CK_OBJECT_HANDLE* made) {
+    std::vector<CK_ATTRIBUTE> templ;
+    for (const auto& [type, value] : object.attributes)
+        templ.push_back(
+            {type, const_cast<CK_BYTE*>(value.data()), static_cast<CK_ULONG>(value.size())});
+    const auto count = static_cast<CK_ULONG>(templ.size());
+    if (!carriesSecret(object.cls))
+        return member.call(&CK_FUNCTION_LIST::C_CreateObject, session, templ.data(), count, made);
+    if (unwrappingKey == CK_INVALID_HANDLE) return CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+    CK_MECHANISM unwrap{mechanism, nullptr, 0};
+    return member.call(&CK_FUNCTION_LIST::C_UnwrapKey, session, &unwrap, unwrappingKey,
+                       const_cast<CK_BYTE*>(object.wrapped.data()),
+                       static_cast<CK_ULONG>(object.wrapped.size()), templ.data(), count, made);
+}
+
 CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,
                    std::span<const unsigned> targets) {
     CopyResult result;
     Member& from = cluster.member(source);
-    CK_SESSION_HANDLE fromSession = CK_INVALID_HANDLE;
-    CK_OBJECT_CLASS cls = 0;
-    Template templ;
+    Exported exported;
     try {
-        fromSession = session.memberSessionLocked(source);
-        cls = classOf(from, fromSession, key);
-        templ = readTemplate(from, fromSession, key, carried(cls));
+        CK_SESSION_HANDLE fromSession = session.memberSessionLocked(source);
+        CK_OBJECT_HANDLE transport = CK_INVALID_HANDLE;
+        if (carriesSecret(classOf(from, fromSession, key))) {
+            transport = cluster.transportKey(source);
+            if (transport == CK_INVALID_HANDLE) {
+                log::error("member ", from.name(),
+                           ": no cluster transport key (run `p11cluster init`); "
+                           "a generated key cannot be copied to the other members");
+                result.missed.assign(targets.begin(), targets.end());
+                return result;
+            }
+        }
+        exported = exportObject(from, fromSession, key, transport, kTransportWrap);
     } catch (const CkError& e) {
+        result.notWrappable = e.rv() == CKR_KEY_NOT_WRAPPABLE;
         log::error("member ", from.name(),
-                   ": reading a generated key's attributes failed: ", rvName(e.rv()));
+                   ": reading or wrapping a key to copy it failed: ", rvName(e.rv()));
         result.missed.assign(targets.begin(), targets.end());
         return result;
-    }
-
-    std::vector<CK_BYTE> blob;
-    CK_MECHANISM wrap{kTransportWrap, nullptr, 0};
-    // Objects without secrets travel as their attributes.
-    const bool plain = cls == CKO_PUBLIC_KEY || cls == CKO_CERTIFICATE || cls == CKO_DATA;
-    if (!plain) {
-        CK_OBJECT_HANDLE transport = cluster.transportKey(source);
-        if (transport == CK_INVALID_HANDLE) {
-            log::error("member ", from.name(),
-                       ": no cluster transport key (run `p11cluster init`); "
-                       "a generated key cannot be copied to the other members");
-            result.missed.assign(targets.begin(), targets.end());
-            return result;
-        }
-        CK_ULONG length = 0;
-        CK_RV rv = from.call(&CK_FUNCTION_LIST::C_WrapKey, fromSession, &wrap, transport, key,
-                             nullptr, &length);
-        if (rv == CKR_OK) {
-            blob.resize(length);
-            rv = from.call(&CK_FUNCTION_LIST::C_WrapKey, fromSession, &wrap, transport, key,
-                           blob.data(), &length);
-            blob.resize(length);
-        }
-        if (rv != CKR_OK) {
-            result.notWrappable = rv == CKR_KEY_NOT_WRAPPABLE;
-            log::error("member ", from.name(),
-                       ": wrapping a generated key under the transport key "
-                       "failed: ",
-                       rvName(rv));
-            result.missed.assign(targets.begin(), targets.end());
-            return result;
-        }
     }
 
     for (unsigned target : targets) {
@@ -139,19 +144,10 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
         CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
         CK_RV rv;
         try {
-            CK_SESSION_HANDLE toSession = session.memberSessionLocked(target);
-            if (plain) {
-                rv = to.call(&CK_FUNCTION_LIST::C_CreateObject, toSession, templ.attrs.data(),
-                             static_cast<CK_ULONG>(templ.attrs.size()), &made);
-            } else {
-                CK_OBJECT_HANDLE transport = cluster.transportKey(target);
-                rv = transport == CK_INVALID_HANDLE
-                         ? CKR_WRAPPING_KEY_HANDLE_INVALID
-                         : to.call(&CK_FUNCTION_LIST::C_UnwrapKey, toSession, &wrap, transport,
-                                   blob.data(), static_cast<CK_ULONG>(blob.size()),
-                                   templ.attrs.data(), static_cast<CK_ULONG>(templ.attrs.size()),
-                                   &made);
-            }
+            rv = importObject(
+                to, session.memberSessionLocked(target), exported,
+                carriesSecret(exported.cls) ? cluster.transportKey(target) : CK_INVALID_HANDLE,
+                kTransportWrap, &made);
         } catch (const CkError& e) {
             rv = e.rv();
         }
@@ -166,7 +162,6 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
         log::error("member ", to.name(), ": copying a key or object failed: ", rvName(rv));
         result.missed.push_back(target);
     }
-    if (!blob.empty()) ::explicit_bzero(blob.data(), blob.size());
     return result;
 }
 

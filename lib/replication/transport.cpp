@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string>
+#include <tuple>
 
 #include "core/cluster.h"
 #include "core/identity.h"
@@ -84,7 +85,8 @@ CK_OBJECT_HANDLE deriveShared(Member& member, CK_SESSION_HANDLE session, CK_OBJE
     return shared;
 }
 
-// The attributes every copy of the transport key has.
+// The attributes every copy of a cluster wrapping key (the transport key,
+// the backup key) has.
 struct TransportTemplate {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
@@ -92,7 +94,8 @@ struct TransportTemplate {
     CK_BBOOL extractable;
     CK_ATTRIBUTE attrs[18];
     CK_ULONG count = 0;
-    explicit TransportTemplate(bool forGeneration, bool extractableCopy)
+    TransportTemplate(bool forGeneration, bool extractableCopy, const char* id = kNextId,
+                      const char* label = kTransportLabel)
         : extractable(extractableCopy ? CK_TRUE : CK_FALSE) {
         auto add = [&](CK_ATTRIBUTE_TYPE t, void* v, CK_ULONG l) { attrs[count++] = {t, v, l}; };
         add(CKA_CLASS, &cls, sizeof cls);
@@ -109,12 +112,38 @@ struct TransportTemplate {
         for (CK_ATTRIBUTE_TYPE unused :
              {CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_DERIVE})
             add(unused, &no, sizeof no);
-        add(CKA_ID, const_cast<char*>(kNextId), sizeof kNextId - 1);
-        add(CKA_LABEL, const_cast<char*>(kTransportLabel), sizeof kTransportLabel - 1);
+        add(CKA_ID, const_cast<char*>(id), std::strlen(id));
+        add(CKA_LABEL, const_cast<char*>(label), std::strlen(label));
     }
 };
 
 }  // namespace
+
+CK_OBJECT_HANDLE handOver(Member& from, CK_SESSION_HANDLE fromSession, CK_OBJECT_HANDLE key,
+                          Member& to, CK_SESSION_HANDLE toSession, CK_ATTRIBUTE_PTR templ,
+                          CK_ULONG count) {
+    std::vector<CK_BYTE> fromPoint, toPoint;
+    CK_OBJECT_HANDLE fromPriv = ephemeralPair(from, fromSession, fromPoint);
+    CK_OBJECT_HANDLE toPriv = ephemeralPair(to, toSession, toPoint);
+    CK_OBJECT_HANDLE fromKek = deriveShared(from, fromSession, fromPriv, toPoint);
+    CK_OBJECT_HANDLE toKek = deriveShared(to, toSession, toPriv, fromPoint);
+    CK_MECHANISM wrap{CKM_AES_KEY_WRAP, nullptr, 0};
+    std::vector<CK_BYTE> blob(64);
+    CK_ULONG blobLen = blob.size();
+    CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
+    CK_RV rv = from.call(&CK_FUNCTION_LIST::C_WrapKey, fromSession, &wrap, fromKek, key,
+                         blob.data(), &blobLen);
+    if (rv == CKR_OK)
+        rv = to.call(&CK_FUNCTION_LIST::C_UnwrapKey, toSession, &wrap, toKek, blob.data(), blobLen,
+                     templ, count, &made);
+    ::explicit_bzero(blob.data(), blob.size());
+    for (auto [member, session, handle] :
+         {std::tuple{&from, fromSession, fromPriv}, std::tuple{&from, fromSession, fromKek},
+          std::tuple{&to, toSession, toPriv}, std::tuple{&to, toSession, toKek}})
+        member->call(&CK_FUNCTION_LIST::C_DestroyObject, session, handle);
+    need(rv, to, "handing a key over from \"" + from.name() + "\"");
+    return made;
+}
 
 bool sameTransportKey(Member& source, CK_SESSION_HANDLE sourceSession, CK_OBJECT_HANDLE sourceKey,
                       Member& target, CK_SESSION_HANDLE targetSession, CK_OBJECT_HANDLE targetKey) {
@@ -177,27 +206,8 @@ void establishTransportKey(Cluster& cluster, std::ostream& out) {
     for (unsigned m = 1; m < n; ++m) {
         Member& target = cluster.member(m);
         CK_SESSION_HANDLE st = cluster.anchorSession(m);
-        std::vector<CK_BYTE> sourcePoint, targetPoint;
-        CK_OBJECT_HANDLE sourcePriv = ephemeralPair(source, s0, sourcePoint);
-        CK_OBJECT_HANDLE targetPriv = ephemeralPair(target, st, targetPoint);
-        CK_OBJECT_HANDLE sourceKek = deriveShared(source, s0, sourcePriv, targetPoint);
-        CK_OBJECT_HANDLE targetKek = deriveShared(target, st, targetPriv, sourcePoint);
-
-        CK_MECHANISM wrap{CKM_AES_KEY_WRAP, nullptr, 0};
-        std::vector<CK_BYTE> blob(64);
-        CK_ULONG blobLen = blob.size();
-        need(source.call(&CK_FUNCTION_LIST::C_WrapKey, s0, &wrap, sourceKek, key, blob.data(),
-                         &blobLen),
-             source, "wrapping the transport key for \"" + target.name() + "\"");
         TransportTemplate copy(false, false);
-        need(target.call(&CK_FUNCTION_LIST::C_UnwrapKey, st, &wrap, targetKek, blob.data(), blobLen,
-                         copy.attrs, copy.count, &made[m]),
-             target, "unwrapping the transport key");
-        std::memset(blob.data(), 0, blob.size());
-        for (auto [member, session, handle] :
-             {std::tuple{&source, s0, sourcePriv}, std::tuple{&source, s0, sourceKek},
-              std::tuple{&target, st, targetPriv}, std::tuple{&target, st, targetKek}})
-            member->call(&CK_FUNCTION_LIST::C_DestroyObject, session, handle);
+        made[m] = handOver(source, s0, key, target, st, copy.attrs, copy.count);
         out << "transport key handed to member \"" << target.name()
             << "\" under an ECDH-derived key\n";
     }
@@ -226,6 +236,52 @@ void establishTransportKey(Cluster& cluster, std::ostream& out) {
     }
     out << "transport key established on " << n
         << " members (each copy proven by a wrap/unwrap round trip)\n";
+}
+
+CK_OBJECT_HANDLE findBackupKey(Member& member, CK_SESSION_HANDLE session) {
+    auto keys = keysWithId(member, session, kBackupId);
+    return keys.size() == 1 ? keys.front() : CK_INVALID_HANDLE;
+}
+
+void establishBackupKey(Cluster& cluster, Member& recovery, CK_SESSION_HANDLE rs,
+                        std::ostream& out) {
+    CK_OBJECT_HANDLE key = findBackupKey(recovery, rs);
+    if (key == CK_INVALID_HANDLE) {
+        if (!keysWithId(recovery, rs, kBackupId).empty())
+            throw TransportError("recovery token \"" + recovery.name() +
+                                 "\": holds several backup keys; keep one");
+        TransportTemplate generate(true, true, kBackupId, kBackupLabel);
+        CK_MECHANISM keyGen{CKM_AES_KEY_GEN, nullptr, 0};
+        need(recovery.call(&CK_FUNCTION_LIST::C_GenerateKey, rs, &keyGen, generate.attrs,
+                           generate.count, &key),
+             recovery, "generating the backup key");
+        out << "backup key generated inside the recovery token\n";
+    } else {
+        out << "backup key found on the recovery token\n";
+    }
+    for (unsigned m = 0; m < cluster.memberCount(); ++m) {
+        Member& member = cluster.member(m);
+        if (!member.serving()) {
+            out << "member \"" << member.name() << "\": not reachable; run this again later\n";
+            continue;
+        }
+        CK_SESSION_HANDLE s = cluster.anchorSession(m);
+        CK_OBJECT_HANDLE held = findBackupKey(member, s);
+        if (held != CK_INVALID_HANDLE && sameTransportKey(recovery, rs, key, member, s, held)) {
+            out << "member \"" << member.name() << "\": holds the backup key already\n";
+            continue;
+        }
+        for (CK_OBJECT_HANDLE old : keysWithId(member, s, kBackupId))
+            need(member.call(&CK_FUNCTION_LIST::C_DestroyObject, s, old), member,
+                 "removing a backup key of another recovery token");
+        TransportTemplate copy(false, false, kBackupId, kBackupLabel);
+        CK_OBJECT_HANDLE made = handOver(recovery, rs, key, member, s, copy.attrs, copy.count);
+        if (!sameTransportKey(recovery, rs, key, member, s, made))
+            throw TransportError("member \"" + member.name() +
+                                 "\": its copy of the backup key does not match");
+        out << "member \"" << member.name()
+            << "\": backup key handed over under an ECDH-derived key\n";
+    }
 }
 
 }  // namespace p11c::replication

@@ -41,6 +41,27 @@ CK_OBJECT_HANDLE findTransportKey(Member& member, CK_SESSION_HANDLE session);
 bool sameTransportKey(Member& source, CK_SESSION_HANDLE sourceSession, CK_OBJECT_HANDLE sourceKey,
                       Member& target, CK_SESSION_HANDLE targetSession, CK_OBJECT_HANDLE targetKey);
 
+// The cluster backup key (docs/backup.md): AES-256, made on a recovery token
+// the operator keeps apart, handed to every member like the transport key;
+// backups are wrapped under it.
+inline constexpr char kBackupId[] = "p11cluster-backup";
+inline constexpr char kBackupLabel[] = "p11cluster backup key";
+
+// Hands `key` (extractable under trusted keys on `from`) to `to` under an
+// AES key both derive by ECDH inside the tokens; the copy gets `templ`.
+// The security officer must be logged in on both. Throws TransportError.
+CK_OBJECT_HANDLE handOver(Member& from, CK_SESSION_HANDLE fromSession, CK_OBJECT_HANDLE key,
+                          Member& to, CK_SESSION_HANDLE toSession, CK_ATTRIBUTE_PTR templ,
+                          CK_ULONG count);
+
+CK_OBJECT_HANDLE findBackupKey(Member& member, CK_SESSION_HANDLE session);
+
+// Makes the backup key on the recovery token if it has none, and hands it to
+// every reachable member that lacks it (replacing a backup key of another
+// recovery token). The security officer must be logged in on all of them.
+void establishBackupKey(Cluster& cluster, Member& recovery, CK_SESSION_HANDLE recoverySession,
+                        std::ostream& out);
+
 // Makes a fresh transport key on every member and removes older ones. The
 // security officer must be logged in on every member (through the cluster's
 // anchor sessions). Progress goes to `out`. Throws TransportError.

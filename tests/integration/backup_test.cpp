@@ -1,0 +1,267 @@
+// Backup and restore (p11cluster backup-key, backup, restore): a backup
+// restores into fresh tokens after every member is lost and the keys work;
+// one key destroyed by mistake comes back alone; a file cut short, changed
+// or made for another backup key is refused and changes nothing.
+#include <fstream>
+#include <sstream>
+
+#include "integration/cluster_fixture.h"
+#include "integration/crypto_helpers.h"
+
+using namespace p11c::test;
+
+namespace {
+
+CK_BBOOL yes = CK_TRUE;
+CK_BBOOL no = CK_FALSE;
+
+struct BackupCluster : ClusterFixture {
+    BackupCluster() {
+        env.addToken("recovery");
+        REQUIRE(env.initTransportKey() == 0);
+        REQUIRE(backupKey("recovery") == 0);
+        file = env.dir() + "/cluster.backup";
+    }
+
+    // Runs `p11cluster ARGS` with the test PINs; returns the exit status and
+    // keeps what it printed in `output`.
+    int tool(const std::string& args) {
+        ::setenv("P11C_TEST_SO_PIN", kSoPin, 1);
+        ::setenv("P11C_TEST_USER_PIN", kUserPin, 1);
+        std::string out = env.dir() + "/tool.out";
+        std::string command = std::string(toolPath()) + " " + args + " --config " +
+                              env.configPath() + " >" + out + " 2>&1";
+        int status = std::system(command.c_str());
+        std::ifstream in(out);
+        std::ostringstream text;
+        text << in.rdbuf();
+        output = text.str();
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    int backupKey(const std::string& recoveryToken) {
+        return tool("backup-key --recovery-module " + std::string(softhsmPath()) +
+                    " --recovery-token " + recoveryToken +
+                    " --recovery-so-pin-env P11C_TEST_SO_PIN --so-pin-env P11C_TEST_SO_PIN");
+    }
+    int backup() { return tool("backup --out " + file + " --user-pin-env P11C_TEST_USER_PIN"); }
+    int restore(const std::string& extra = "") {
+        return tool("restore --in " + file + " --user-pin-env P11C_TEST_USER_PIN " + extra);
+    }
+
+    size_t countById(const std::string& id) {
+        return findObjects(p11(), session, {{CKA_ID, const_cast<char*>(id.data()), id.size()}})
+            .size();
+    }
+    CK_OBJECT_HANDLE one(CK_OBJECT_CLASS cls, const std::string& id) {
+        auto found = findObjects(
+            p11(), session,
+            {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, const_cast<char*>(id.data()), id.size()}});
+        REQUIRE(found.size() == 1);
+        return found[0];
+    }
+
+    std::string file;
+    std::string output;
+};
+
+CK_OBJECT_HANDLE makeAes(ClusterFixture& f, const std::string& id) {
+    CK_MECHANISM mech{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE templ[] = {{CKA_VALUE_LEN, &len, sizeof len},
+                            {CKA_TOKEN, &yes, 1},
+                            {CKA_PRIVATE, &yes, 1},
+                            {CKA_SENSITIVE, &yes, 1},
+                            {CKA_EXTRACTABLE, &no, 1},
+                            {CKA_ENCRYPT, &yes, 1},
+                            {CKA_DECRYPT, &yes, 1},
+                            {CKA_ID, const_cast<char*>(id.data()), id.size()}};
+    CK_OBJECT_HANDLE key;
+    REQUIRE_OK(f.p11()->C_GenerateKey(f.session, &mech, templ, 8, &key));
+    return key;
+}
+
+std::vector<CK_BYTE> aesCbc(ClusterFixture& f, CK_OBJECT_HANDLE key, std::vector<CK_BYTE> in,
+                            bool encrypt) {
+    CK_BYTE iv[16] = {1, 2, 3};
+    CK_MECHANISM mech{CKM_AES_CBC_PAD, iv, sizeof iv};
+    CK_BYTE out[256];
+    CK_ULONG outLen = sizeof out;
+    if (encrypt) {
+        REQUIRE_OK(f.p11()->C_EncryptInit(f.session, &mech, key));
+        REQUIRE_OK(f.p11()->C_Encrypt(f.session, in.data(), in.size(), out, &outLen));
+    } else {
+        REQUIRE_OK(f.p11()->C_DecryptInit(f.session, &mech, key));
+        REQUIRE_OK(f.p11()->C_Decrypt(f.session, in.data(), in.size(), out, &outLen));
+    }
+    return {out, out + outLen};
+}
+
+std::vector<CK_BYTE> sign(ClusterFixture& f, CK_MECHANISM_TYPE type, CK_OBJECT_HANDLE key,
+                          const std::vector<CK_BYTE>& data) {
+    CK_MECHANISM mech{type, nullptr, 0};
+    CK_BYTE sig[512];
+    CK_ULONG sigLen = sizeof sig;
+    REQUIRE_OK(f.p11()->C_SignInit(f.session, &mech, key));
+    REQUIRE_OK(
+        f.p11()->C_Sign(f.session, const_cast<CK_BYTE*>(data.data()), data.size(), sig, &sigLen));
+    return {sig, sig + sigLen};
+}
+
+CK_RV verify(ClusterFixture& f, CK_MECHANISM_TYPE type, CK_OBJECT_HANDLE key,
+             const std::vector<CK_BYTE>& data, std::vector<CK_BYTE> sig) {
+    CK_MECHANISM mech{type, nullptr, 0};
+    CK_RV rv = f.p11()->C_VerifyInit(f.session, &mech, key);
+    if (rv != CKR_OK) return rv;
+    return f.p11()->C_Verify(f.session, const_cast<CK_BYTE*>(data.data()), data.size(), sig.data(),
+                             sig.size());
+}
+
+const std::vector<CK_BYTE> kDigest(32, 0x61);
+const std::vector<CK_BYTE> kMessage = {'k', 'e', 'e', 'p', ' ', 'm', 'e'};
+
+}  // namespace
+
+TEST_CASE("a backup restores into fresh tokens after every member is lost, and the keys work",
+          "[backup]") {
+    BackupCluster f;
+    f.start();
+    CK_RV rv;
+    KeyPair ec = generateEcPair(f.p11(), f.session, "b-ec", &rv);
+    REQUIRE_OK(rv);
+    KeyPair rsa = generateRsaPair(f.p11(), f.session, "b-rsa", &rv);
+    REQUIRE_OK(rv);
+    CK_OBJECT_HANDLE aes = makeAes(f, "b-aes");
+    auto ecSig = sign(f, CKM_ECDSA, ec.privateKey, kDigest);
+    auto rsaSig = sign(f, CKM_SHA256_RSA_PKCS, rsa.privateKey, kMessage);
+    auto sealed = aesCbc(f, aes, kMessage, true);
+    f.finalize();
+    REQUIRE(f.backup() == 0);
+    INFO(f.output);
+    CHECK(f.output.find("backup: 5 objects (3 keys wrapped under the backup key; 5 key views)") !=
+          std::string::npos);
+
+    // Every member is lost: fresh, empty tokens under the same labels.
+    for (unsigned m = 0; m < 3; ++m) {
+        std::string label = f.env.memberLabel(m);
+        REQUIRE(std::system(
+                    ("softhsm2-util --delete-token --token " + label + " >/dev/null").c_str()) ==
+                0);
+        f.env.addToken(label);
+    }
+    // The operator makes the cluster again and brings the recovery token.
+    REQUIRE(f.env.initTransportKey() == 0);
+    REQUIRE(f.backupKey("recovery") == 0);
+    REQUIRE(f.restore() == 0);
+    INFO(f.output);
+    CHECK(
+        f.output.find("restore: 5 restored, 0 already present, 0 failed (5 key views restored)") !=
+        std::string::npos);
+
+    f.start();
+    // Signatures made before the loss verify with the restored public keys;
+    // the restored private keys sign; data sealed before opens.
+    CHECK_RV(verify(f, CKM_ECDSA, f.one(CKO_PUBLIC_KEY, "b-ec"), kDigest, ecSig), CKR_OK);
+    CHECK_RV(verify(f, CKM_SHA256_RSA_PKCS, f.one(CKO_PUBLIC_KEY, "b-rsa"), kMessage, rsaSig),
+             CKR_OK);
+    KeyPair restoredEc{f.one(CKO_PUBLIC_KEY, "b-ec"), f.one(CKO_PRIVATE_KEY, "b-ec")};
+    CHECK_RV(ecdsaSignAndVerify(f.p11(), f.session, restoredEc), CKR_OK);
+    CK_OBJECT_HANDLE restoredAes = f.one(CKO_SECRET_KEY, "b-aes");
+    CHECK(aesCbc(f, restoredAes, sealed, false) == kMessage);
+    // The caller's view came back with the keys: non-extractable, generated.
+    CHECK(attribute(f.p11(), f.session, restoredAes, CKA_EXTRACTABLE) ==
+          std::vector<CK_BYTE>{CK_FALSE});
+    CHECK(attribute(f.p11(), f.session, restoredAes, CKA_LOCAL) == std::vector<CK_BYTE>{CK_TRUE});
+    f.finalize();
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    INFO(report);
+}
+
+TEST_CASE("restoring one key destroyed by mistake leaves the rest alone", "[backup]") {
+    BackupCluster f;
+    f.start();
+    CK_RV rv;
+    KeyPair lost = generateEcPair(f.p11(), f.session, "oops", &rv);
+    REQUIRE_OK(rv);
+    generateEcPair(f.p11(), f.session, "kept", &rv);
+    REQUIRE_OK(rv);
+    auto sig = sign(f, CKM_ECDSA, lost.privateKey, kDigest);
+    f.finalize();
+    REQUIRE(f.backup() == 0);
+
+    f.start();
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, f.one(CKO_PRIVATE_KEY, "oops")));
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, f.one(CKO_PUBLIC_KEY, "oops")));
+    // Made after the backup: a restore must not touch it.
+    generateEcPair(f.p11(), f.session, "later", &rv);
+    REQUIRE_OK(rv);
+    f.finalize();
+
+    REQUIRE(f.restore("--id oops") == 0);
+    INFO(f.output);
+    CHECK(
+        f.output.find("restore: 2 restored, 0 already present, 0 failed (2 key views restored)") !=
+        std::string::npos);
+    f.start();
+    CHECK(f.countById("oops") == 2);
+    CHECK(f.countById("kept") == 2);
+    CHECK(f.countById("later") == 2);
+    CHECK_RV(verify(f, CKM_ECDSA, f.one(CKO_PUBLIC_KEY, "oops"), kDigest, sig), CKR_OK);
+    f.finalize();
+    // A second restore finds everything there.
+    REQUIRE(f.restore() == 0);
+    CHECK(f.output.find("0 restored") != std::string::npos);
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    INFO(report);
+}
+
+TEST_CASE("a backup cut short, changed, or made for another backup key is refused", "[backup]") {
+    BackupCluster f;
+    f.env.addToken("other-recovery");
+    f.start();
+    CK_RV rv;
+    generateEcPair(f.p11(), f.session, "precious", &rv);
+    REQUIRE_OK(rv);
+    f.finalize();
+    REQUIRE(f.backup() == 0);
+    std::ifstream in(f.file, std::ios::binary);
+    std::vector<char> good((std::istreambuf_iterator<char>(in)), {});
+    REQUIRE(good.size() > 100);
+    auto write = [&](const std::vector<char>& bytes) {
+        std::ofstream out(f.file, std::ios::binary | std::ios::trunc);
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    };
+    // The key is gone: a refused restore must not bring it back.
+    f.start();
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, f.one(CKO_PRIVATE_KEY, "precious")));
+    REQUIRE_OK(f.p11()->C_DestroyObject(f.session, f.one(CKO_PUBLIC_KEY, "precious")));
+    f.finalize();
+
+    write(std::vector<char>(good.begin(), good.begin() + static_cast<long>(good.size() / 2)));
+    CHECK(f.restore() == 1);
+    CHECK(f.output.find("cut short") != std::string::npos);
+    INFO(f.output);
+
+    std::vector<char> changed = good;
+    changed[changed.size() / 2] ^= 0x01;
+    write(changed);
+    CHECK(f.restore() == 1);
+    CHECK(f.output.find("changed or damaged") != std::string::npos);
+    INFO(f.output);
+
+    write(good);
+    REQUIRE(f.backupKey("other-recovery") == 0);  // the members now hold another backup key
+    CHECK(f.restore() == 1);
+    CHECK(f.output.find("made for another backup key") != std::string::npos);
+    INFO(f.output);
+
+    f.start();
+    CHECK(f.countById("precious") == 0);
+    f.finalize();
+    // With the right backup key back on the members, the file restores.
+    REQUIRE(f.backupKey("recovery") == 0);
+    CHECK(f.restore() == 0);
+    f.start();
+    CHECK(f.countById("precious") == 2);
+}
