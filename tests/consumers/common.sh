@@ -156,6 +156,13 @@ openssl_engine_conf() {
     "$EXAMPLES/openssl/openssl-pkcs11.cnf" >"$1"
 }
 
+# health_seen_by PID NAME: member NAME's health as process PID last published it.
+health_seen_by() {
+  awk -v RS='[[]member[]]' -v name="$2" '$0 ~ "name = ." name "." {
+      match($0, /health = .[a-z]+./); print substr($0, RSTART + 10, RLENGTH - 11) }' \
+    "$WORK/status/$CLUSTER_LABEL-$1.toml" 2>/dev/null
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
