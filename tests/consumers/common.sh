@@ -19,7 +19,8 @@ USER_PIN=1234
 SO_PIN=5678
 MEMBERS=(a b c)
 test_name=$(basename "$0" .sh)
-EXAMPLES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../examples" && pwd)
+CONSUMER_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+EXAMPLES=$(cd "$CONSUMER_TESTS/../../examples" && pwd)
 
 say() { printf '%s: %s\n' "$test_name" "$*"; }
 fail() { say "FAIL: $*" >&2; exit 1; }
