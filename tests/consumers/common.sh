@@ -8,6 +8,8 @@
 # examples/demo.sh does. Exports P11CLUSTER_CONF; everything is removed and
 # every host stopped when the test exits.
 #
+# A test may set CLUSTER_EXTRA (lines for the [cluster] table) before sourcing.
+#
 # Exit codes: 0 pass, 1 fail, 77 skip (ctest SKIP_RETURN_CODE) only when the
 # consumer program is not installed.
 set -euo pipefail
@@ -98,6 +100,7 @@ write_quorum = "majority"
 policy = "round-robin"
 call_timeout_ms = 2000
 status_dir = "$WORK/status"
+${CLUSTER_EXTRA:-}
 CONF
   for m in "${MEMBERS[@]}"; do
     printf '\n[[member]]\nname = "%s"\nremote = "unix:%s"\ntoken = "pkcs11:token=member-%s"\n' \

@@ -6,13 +6,17 @@
 # SHA256withECDSA (multi-part and one-shot) and verifies; openssl verifies
 # the signatures with the certificates' public keys alone; `keytool
 # -changealias` relabels a key and its certificate (C_SetAttributeValue) and
-# the change is checked on every member token.
+# the change is checked on every member token. The slot has a configured id
+# (7), which Java's configuration names.
 #   java.sh MODULE TOOL
 for p in java keytool javac; do
   command -v "$p" >/dev/null 2>&1 || { echo "SKIP: $p not found (Debian package openjdk-17-jdk-headless)"; exit 77; }
 done
+CLUSTER_EXTRA="slot_id = 7"   # Java addresses the slot by its id
 source "$(dirname "$0")/common.sh" "$@"
-sed -e "s|/usr/local/lib/libp11cluster.so|$MODULE|" "$EXAMPLES/java/p11cluster.cfg" >p11cluster.cfg
+sed -e "s|/usr/local/lib/libp11cluster.so|$MODULE|" -e "s|^slot = 0|slot = 7|" \
+  "$EXAMPLES/java/p11cluster.cfg" >p11cluster.cfg
+grep -q "^slot = 7" p11cluster.cfg || fail "p11cluster.cfg was not adapted"
 printf '%s\n' "$USER_PIN" >user.pin && chmod 600 user.pin
 keytool_p11() {
   keytool -keystore NONE -storetype PKCS11 -providerClass sun.security.pkcs11.SunPKCS11 \
@@ -38,7 +42,9 @@ for alias in java-rsa java-ec; do
   expect_on_every_member cert "$alias"
 done
 
-say "keytool -list shows both keys"
+say "keytool -list shows both keys (member a's host restarted first: the slot id stays)"
+kill_host a
+start_host a
 keytool_p11 -list >list.txt 2>&1 || fail "keytool -list: $(cat list.txt)"
 grep -q "^java-rsa, PrivateKeyEntry" list.txt || fail "java-rsa not listed: $(cat list.txt)"
 grep -q "^java-ec, PrivateKeyEntry" list.txt || fail "java-ec not listed: $(cat list.txt)"

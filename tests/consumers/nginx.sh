@@ -34,6 +34,7 @@ done
 say "nginx.conf from examples/nginx, on free ports"
 port=$(free_port)
 port_ec=$(free_port)
+while [ "$port_ec" = "$port" ]; do port_ec=$(free_port); done
 [ "$(id -u)" -eq 0 ] && user_line="user root;" || user_line=""
 sed -e "s|^user www-data;|$user_line|" \
   -e "s|listen 443 ssl;|listen 127.0.0.1:$port ssl;|" \
