@@ -1,14 +1,17 @@
+# shellcheck shell=bash
 # Common setup for the consumer tests: sourced by each tests/consumers/*.sh.
 #
 #   source common.sh MODULE TOOL
+#   need_program PROGRAM PACKAGE...     # skip (77) unless the consumer is installed
+#   start_cluster                       # then drive the consumer
 #
-# Gives each test fresh SoftHSM members in a temporary directory, each served
-# by its own member host process (`p11cluster serve`), a cluster
-# configuration, and the cluster transport key (`p11cluster init`), as
-# examples/demo.sh does. Exports P11CLUSTER_CONF; everything is removed and
-# every host stopped when the test exits.
-#
-# A test may set CLUSTER_EXTRA (lines for the [cluster] table) before sourcing.
+# start_cluster gives the test fresh SoftHSM members in a temporary
+# directory, each served by its own member host process (`p11cluster
+# serve`), a cluster configuration, and the cluster transport key
+# (`p11cluster init`), as examples/demo.sh does; it exports P11CLUSTER_CONF
+# and changes to the directory. Everything is removed and every host stopped
+# when the test exits. CLUSTER_EXTRA (lines for the [cluster] table) may be
+# set before start_cluster.
 #
 # Exit codes: 0 pass, 1 fail, 77 skip (ctest SKIP_RETURN_CODE) only when the
 # consumer program is not installed.
@@ -29,24 +32,27 @@ fail() { say "FAIL: $*" >&2; exit 1; }
 skip() { say "SKIP: $*" >&2; exit 77; }
 trap 'say "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 
-# need_program PROGRAM PACKAGE: skip when the consumer is not installed.
+# need_program PROGRAM PACKAGE [PROGRAM PACKAGE...]: skip unless each is installed.
 need_program() {
-  command -v "$1" >/dev/null 2>&1 || skip "$1 not found (install the Debian package $2)"
+  while [ $# -ge 2 ]; do
+    command -v "$1" >/dev/null 2>&1 || skip "$1 not found (install the Debian package $2)"
+    shift 2
+  done
 }
 # need_file FILE PACKAGE
 need_file() {
   [ -e "$1" ] || skip "$1 not found (install the Debian package $2)"
 }
+# need_pkcs11_engine: OpenSSL's pkcs11 engine (libp11).
+need_pkcs11_engine() {
+  local dir
+  dir=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')
+  need_file "$dir/pkcs11.so" libengine-pkcs11-openssl
+}
 
-for f in "$MODULE" "$TOOL" "$SOFTHSM"; do
-  [ -e "$f" ] || fail "missing $f"
-done
-need_program softhsm2-util softhsm2
-need_program openssl openssl
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/p11c-$test_name-XXXXXX")
 declare -A HOST_PID=()
 CLEANUP_HOOKS=()
+WORK=""
 # on_exit COMMAND: run COMMAND (a string) when the test exits, before the hosts stop.
 on_exit() { CLEANUP_HOOKS+=("$1"); }
 cleanup() {
@@ -62,7 +68,6 @@ cleanup() {
   if [ -n "${P11C_KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
 }
-trap cleanup EXIT
 
 # start_host NAME: serve member NAME's tokens from its own process.
 start_host() {
@@ -78,22 +83,30 @@ kill_host() {
   wait "${HOST_PID[$1]}" 2>/dev/null || true
 }
 
-mkdir -p "$WORK/tokens" "$WORK/status"
-cat >"$WORK/softhsm2.conf" <<CONF
+# start_cluster: fresh members, their hosts, the configuration, the transport key.
+start_cluster() {
+  for f in "$MODULE" "$TOOL" "$SOFTHSM"; do
+    [ -e "$f" ] || fail "missing $f"
+  done
+  need_program softhsm2-util softhsm2 openssl openssl pkcs11-tool opensc
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/p11c-$test_name-XXXXXX")
+  trap cleanup EXIT
+  mkdir -p "$WORK/tokens" "$WORK/status"
+  cat >"$WORK/softhsm2.conf" <<CONF
 directories.tokendir = $WORK/tokens
 objectstore.backend = file
 log.level = ERROR
 slots.removable = false
 CONF
-export SOFTHSM2_CONF=$WORK/softhsm2.conf
-for m in "${MEMBERS[@]}"; do
-  softhsm2-util --init-token --free --label "member-$m" --pin "$USER_PIN" --so-pin "$SO_PIN" \
-    >/dev/null || fail "softhsm2-util --init-token member-$m"
-done
-for m in "${MEMBERS[@]}"; do start_host "$m"; done
+  export SOFTHSM2_CONF=$WORK/softhsm2.conf
+  for m in "${MEMBERS[@]}"; do
+    softhsm2-util --init-token --free --label "member-$m" --pin "$USER_PIN" --so-pin "$SO_PIN" \
+      >/dev/null || fail "softhsm2-util --init-token member-$m"
+  done
+  for m in "${MEMBERS[@]}"; do start_host "$m"; done
 
-{
-  cat <<CONF
+  {
+    cat <<CONF
 [cluster]
 label = "consumer-cluster"
 write_quorum = "majority"
@@ -102,16 +115,17 @@ call_timeout_ms = 2000
 status_dir = "$WORK/status"
 ${CLUSTER_EXTRA:-}
 CONF
-  for m in "${MEMBERS[@]}"; do
-    printf '\n[[member]]\nname = "%s"\nremote = "unix:%s"\ntoken = "pkcs11:token=member-%s"\n' \
-      "$m" "$WORK/host-$m.sock" "$m"
-  done
-} >"$WORK/cluster.toml"
-export P11CLUSTER_CONF=$WORK/cluster.toml
-CLUSTER_LABEL=consumer-cluster
-SO_PIN_VAR=$SO_PIN "$TOOL" init --so-pin-env SO_PIN_VAR >"$WORK/init.log" 2>&1 \
-  || fail "p11cluster init"
-cd "$WORK"
+    for m in "${MEMBERS[@]}"; do
+      printf '\n[[member]]\nname = "%s"\nremote = "unix:%s"\ntoken = "pkcs11:token=member-%s"\n' \
+        "$m" "$WORK/host-$m.sock" "$m"
+    done
+  } >"$WORK/cluster.toml"
+  export P11CLUSTER_CONF=$WORK/cluster.toml
+  CLUSTER_LABEL=consumer-cluster
+  SO_PIN_VAR=$SO_PIN "$TOOL" init --so-pin-env SO_PIN_VAR >"$WORK/init.log" 2>&1 \
+    || fail "p11cluster init"
+  cd "$WORK"
+}
 
 # p11 ARGS...: pkcs11-tool on the cluster.
 p11() { pkcs11-tool --module "$MODULE" "$@"; }

@@ -9,11 +9,10 @@
 # the change is checked on every member token. The slot has a configured id
 # (7), which Java's configuration names.
 #   java.sh MODULE TOOL
-for p in java keytool javac; do
-  command -v "$p" >/dev/null 2>&1 || { echo "SKIP: $p not found (Debian package openjdk-17-jdk-headless)"; exit 77; }
-done
-CLUSTER_EXTRA="slot_id = 7"   # Java addresses the slot by its id
 source "$(dirname "$0")/common.sh" "$@"
+need_program java openjdk-17-jdk-headless keytool openjdk-17-jdk-headless javac openjdk-17-jdk-headless
+CLUSTER_EXTRA="slot_id = 7"   # Java addresses the slot by its id
+start_cluster
 sed -e "s|/usr/local/lib/libp11cluster.so|$MODULE|" -e "s|^slot = 0|slot = 7|" \
   "$EXAMPLES/java/p11cluster.cfg" >p11cluster.cfg
 grep -q "^slot = 7" p11cluster.cfg || fail "p11cluster.cfg was not adapted"

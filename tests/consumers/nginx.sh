@@ -7,14 +7,11 @@
 # zero failed handshakes; 2,000 more while member b's host is killed and
 # restarted mid-run, after which b serves again and the members agree.
 #   nginx.sh MODULE TOOL
-missing() { echo "SKIP: $1 not found (Debian package $2)"; exit 77; }
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing nginx nginx
-command -v ab >/dev/null 2>&1 || missing ab apache2-utils
-command -v curl >/dev/null 2>&1 || missing curl curl
-engine=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
-[ -e "$engine" ] || missing "$engine" libengine-pkcs11-openssl
 export PATH=$PATH:/usr/sbin
 source "$(dirname "$0")/common.sh" "$@"
+need_program nginx nginx ab apache2-utils curl curl
+need_pkcs11_engine
+start_cluster
 login=(-l -p "$USER_PIN")
 REQUESTS=${P11C_NGINX_REQUESTS:-2000}
 
@@ -110,7 +107,7 @@ workers=$(pgrep -P "$nginx_pid" || true)
 [ "$(echo "$workers" | wc -w)" -eq 2 ] || fail "expected 2 workers, found: $workers"
 for w in $workers; do
   f=$WORK/status/$CLUSTER_LABEL-$w.toml
-  [ -f "$f" ] && grep -q "logged_in = true" "$f" || fail "worker $w has no cluster of its own"
+  grep -qs "logged_in = true" "$f" || fail "worker $w has no cluster of its own"
 done
 
 say "load while member b's host is killed (SIGKILL) and restarted mid-run"

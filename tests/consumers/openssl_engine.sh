@@ -6,9 +6,9 @@
 # certificate for a cluster key; RSA decryption. Every signature is verified
 # with the public key alone, read from a member token directly.
 #   openssl_engine.sh MODULE TOOL
-engine=$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
-[ -e "$engine" ] || { echo "SKIP: $engine not found (Debian package libengine-pkcs11-openssl)"; exit 77; }
 source "$(dirname "$0")/common.sh" "$@"
+need_pkcs11_engine
+start_cluster
 openssl_engine_conf openssl.cnf
 export OPENSSL_CONF=$WORK/openssl.cnf
 printf '%s' "$USER_PIN" >user.pin && chmod 600 user.pin  # no newline: libp11 reads it all

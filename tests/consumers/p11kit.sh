@@ -8,11 +8,16 @@
 # pReserved), not the environment (except for GnuTLS, which initialises the
 # module with arguments of its own).
 #   p11kit.sh MODULE TOOL
-command -v p11-kit >/dev/null 2>&1 || { echo "SKIP: p11-kit not found (Debian package p11-kit)"; exit 77; }
+source "$(dirname "$0")/common.sh" "$@"
+need_program p11-kit p11-kit
 proxy=$(pkg-config --variable=proxy_module p11-kit-1 2>/dev/null || true)
 [ -n "$proxy" ] || proxy=/usr/lib/$(gcc -print-multiarch 2>/dev/null)/p11-kit-proxy.so
-[ -e "$proxy" ] || { echo "SKIP: $proxy not found (Debian package p11-kit-modules)"; exit 77; }
-source "$(dirname "$0")/common.sh" "$@"
+need_file "$proxy" p11-kit-modules
+if [ "$(id -u)" -eq 0 ] && ! unshare -m true 2>/dev/null; then
+  skip "running as root, p11-kit reads only the system's module directories, and \
+unshare -m (to register the module privately) is not permitted here"
+fi
+start_cluster
 
 # Register the module where p11-kit looks, without touching the machine's
 # registry: as root (p11-kit then reads system directories only) in a
@@ -22,8 +27,6 @@ mkdir -p p11-kit-modules home/.config/pkcs11
 sed -e "s|/usr/local/lib/libp11cluster.so|$MODULE|" -e "s|/etc/p11cluster/p11cluster.toml|$P11CLUSTER_CONF|" \
   "$EXAMPLES/p11-kit/p11cluster.module" >p11-kit-modules/p11cluster.module
 if [ "$(id -u)" -eq 0 ]; then
-  unshare -m true 2>/dev/null || skip "running as root, p11-kit reads only the system's module \
-directories, and unshare -m (to register the module privately) is not permitted here"
   binds=""
   for d in /usr/share/p11-kit/modules /etc/pkcs11/modules; do
     [ -d "$d" ] && binds+="mount --bind '$WORK/p11-kit-modules' '$d' && "
@@ -41,22 +44,18 @@ grep -q "^p11cluster: $MODULE" modules.txt || fail "module not listed: $(cat mod
 grep -q "token: $CLUSTER_LABEL\$" modules.txt || fail "token not listed: $(cat modules.txt)"
 
 say "pkcs11-tool through p11-kit-proxy.so: generate, sign; openssl verifies"
-if command -v pkcs11-tool >/dev/null 2>&1; then
-  proxy_p11() { registered env -u P11CLUSTER_CONF pkcs11-tool --module "$proxy" --token-label "$CLUSTER_LABEL" "$@"; }
-  proxy_p11 --list-slots 2>/dev/null | grep -q "token label *: $CLUSTER_LABEL" || fail "no token through the proxy"
-  proxy_p11 -l -p "$USER_PIN" --keypairgen --key-type EC:prime256v1 --id 31 --label kit-ec \
-    >>p11-kit.log 2>&1 || fail "key generation through the proxy"
-  head -c 2000 /dev/urandom >data.bin
-  openssl dgst -sha256 -binary data.bin >data.sha256
-  proxy_p11 -l -p "$USER_PIN" --sign --id 31 -m ECDSA --signature-format openssl -i data.sha256 \
-    -o kit.sig >>p11-kit.log 2>&1 || fail "signing through the proxy"
-  pub_pem_from_member c 31 kit.pub.pem
-  openssl pkeyutl -verify -pubin -inkey kit.pub.pem -in data.sha256 -sigfile kit.sig >/dev/null \
-    || fail "the signature made through the proxy does not verify"
-  expect_on_every_member privkey kit-ec
-else
-  say "(pkcs11-tool not installed: proxy step left out)"
-fi
+proxy_p11() { registered env -u P11CLUSTER_CONF pkcs11-tool --module "$proxy" --token-label "$CLUSTER_LABEL" "$@"; }
+proxy_p11 --list-slots 2>/dev/null | grep -q "token label *: $CLUSTER_LABEL" || fail "no token through the proxy"
+proxy_p11 -l -p "$USER_PIN" --keypairgen --key-type EC:prime256v1 --id 31 --label kit-ec \
+  >>p11-kit.log 2>&1 || fail "key generation through the proxy"
+head -c 2000 /dev/urandom >data.bin
+openssl dgst -sha256 -binary data.bin >data.sha256
+proxy_p11 -l -p "$USER_PIN" --sign --id 31 -m ECDSA --signature-format openssl -i data.sha256 \
+  -o kit.sig >>p11-kit.log 2>&1 || fail "signing through the proxy"
+pub_pem_from_member c 31 kit.pub.pem
+openssl pkeyutl -verify -pubin -inkey kit.pub.pem -in data.sha256 -sigfile kit.sig >/dev/null \
+  || fail "the signature made through the proxy does not verify"
+expect_on_every_member privkey kit-ec
 
 say "GnuTLS finds the token among p11-kit's registered modules"
 if command -v p11tool >/dev/null 2>&1; then

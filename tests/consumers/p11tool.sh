@@ -6,10 +6,9 @@
 # token; and --test-sign again while a member's host is down. GnuTLS
 # initialises the module with CKF_LIBRARY_CANT_CREATE_OS_THREADS.
 #   p11tool.sh MODULE TOOL
-for p in p11tool certtool; do
-  command -v "$p" >/dev/null 2>&1 || { echo "SKIP: $p not found (Debian package gnutls-bin)"; exit 77; }
-done
 source "$(dirname "$0")/common.sh" "$@"
+need_program p11tool gnutls-bin certtool gnutls-bin
+start_cluster
 export GNUTLS_PIN=$USER_PIN
 token="pkcs11:token=$CLUSTER_LABEL"
 gt() { p11tool --provider "$MODULE" "$@"; }

@@ -5,9 +5,10 @@
 # openssl verifies the signatures with the public keys read from a member
 # token directly; the keys are on every member.
 #   pykcs11.sh MODULE TOOL
-/usr/bin/python3 -c "import PyKCS11" 2>/dev/null \
-  || { echo "SKIP: PyKCS11 not found for /usr/bin/python3 (Debian package python3-pykcs11)"; exit 77; }
 source "$(dirname "$0")/common.sh" "$@"
+/usr/bin/python3 -c "import PyKCS11" 2>/dev/null \
+  || skip "PyKCS11 not found for /usr/bin/python3 (install the Debian package python3-pykcs11)"
+start_cluster
 export P11_PIN=$USER_PIN
 
 say "keys, attributes and AES-GCM through PyKCS11"
