@@ -74,9 +74,4 @@ openssl pkeyutl "${engine_args[@]}" -decrypt -inkey "$(uri ossl-rsa)" -in secret
   -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha1 2>>openssl.log
 cmp -s secret.bin secret.out2 || fail "RSA-OAEP decryption"
 
-say "a wrong PIN is refused"
-printf '0000' >wrong.pin && chmod 600 wrong.pin
-if openssl pkeyutl "${engine_args[@]}" -sign \
-  -inkey "pkcs11:token=$CLUSTER_LABEL;object=ossl-rsa;type=private?pin-source=file:$WORK/wrong.pin" \
-  -in data.sha256 -out wrong.sig >/dev/null 2>&1; then fail "signed with a wrong PIN"; fi
 say "PASS"
