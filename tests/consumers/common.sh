@@ -27,15 +27,16 @@ test_name=$(basename "$0" .sh)
 CONSUMER_TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 EXAMPLES=$(cd "$CONSUMER_TESTS/../../examples" && pwd)
 
-say() { printf '%s: %s\n' "$test_name" "$*"; }
-fail() { say "FAIL: $*" >&2; exit 1; }
+say() { printf '%s [%3ds] %s\n' "$test_name" "$SECONDS" "$*"; }
+FAILURE=""
+fail() { FAILURE="FAIL: $*"; say "$FAILURE" >&2; exit 1; }
 # CI installs every consumer (scripts/install-deps.sh): there a skip is a failure.
 skip() {
   [ -n "${P11C_CONSUMERS_REQUIRED:-}" ] && fail "$* (P11C_CONSUMERS_REQUIRED is set)"
   say "SKIP: $*" >&2
   exit 77
 }
-trap 'say "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'FAILURE="FAIL: line $LINENO: $BASH_COMMAND"; say "$FAILURE" >&2' ERR
 
 # need_program PROGRAM PACKAGE [PROGRAM PACKAGE...]: skip unless each is installed.
 need_program() {
@@ -69,6 +70,8 @@ cleanup() {
     for f in "$WORK"/*.log; do
       [ -s "$f" ] && { echo "--- $f"; tail -n 30 "$f"; }
     done
+    echo "---"
+    say "${FAILURE:-FAIL: exit status $rc}" >&2  # again, after the logs
   fi
   if [ -n "${P11C_KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
@@ -142,7 +145,7 @@ member_p11() {
 
 # wait_members_in_sync: until `p11cluster verify` finds every member holding the same objects.
 wait_members_in_sync() {
-  for _ in $(seq 50); do
+  for _ in $(seq 150); do
     USER_PIN_VAR=$USER_PIN "$TOOL" verify --user-pin-env USER_PIN_VAR >"$WORK/verify.log" 2>&1 \
       && return 0
     sleep 0.2

@@ -4,8 +4,9 @@
 # EC key) on the cluster. Checks: the handshake presents the expected
 # certificate (TLS 1.3 with an RSA-PSS signature, TLS 1.2 too); each worker
 # reached the cluster on its own after the fork; 2,000 requests complete with
-# zero failed handshakes; 2,000 more while member b's host is killed and
-# restarted mid-run, after which b serves again and the members agree.
+# zero failed handshakes; a reload (SIGHUP) brings new workers that serve;
+# 2,000 more requests while member b's host is killed and restarted mid-run,
+# after which b serves again in both workers and the members agree.
 #   nginx.sh MODULE TOOL
 export PATH=$PATH:/usr/sbin
 source "$(dirname "$0")/common.sh" "$@"
@@ -117,6 +118,23 @@ for _ in $(seq 50); do
 done
 [ "$own" -eq 2 ] || fail "only $own of the 2 workers has a cluster of its own, logged in"
 
+say "reload (SIGHUP): the master loads the key again, new workers serve"
+old_workers=" $(tr "\n" " " <<<"$workers") "
+old_worker_left() {  # is one of the workers from before the reload still there?
+  local w
+  for w in $workers; do [[ "$old_workers" == *" $w "* ]] && return 0; done
+  return 1
+}
+kill -HUP "$nginx_pid"
+for _ in $(seq 300); do
+  workers=$(pgrep -P "$nginx_pid" || true)
+  [ "$(echo "$workers" | wc -w)" -eq 2 ] && ! old_worker_left && break
+  sleep 0.1
+done
+old_worker_left && fail "the old workers did not end after the reload"
+[ "$(curl -sS --cacert web-rsa.crt --resolve "web-rsa.test:$port:127.0.0.1" \
+  "https://web-rsa.test:$port/")" = "served with a key on the cluster" ] || fail "no answer after the reload"
+
 say "load while member b's host is killed (SIGKILL) and restarted mid-run"
 before=$(ok_count)
 load failover -f TLS1.3 &
@@ -135,7 +153,7 @@ wait "$ab_pid"
 check_load failover "$before"
 
 say "member b serves again in both workers, and the members agree"
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   up=0
   for w in $workers; do
     [ "$(health_seen_by "$w" b)" = up ] && up=$((up + 1))
