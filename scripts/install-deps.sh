@@ -11,6 +11,13 @@ packages=(
   catch2                                    # tests (Catch2 v2)
   softhsm2                                  # the member tokens
   opensc                                    # pkcs11-tool, for the demo and tests
+  # the consumers driven by tests/consumers (docs/consumers.md)
+  libengine-pkcs11-openssl                  # OpenSSL's pkcs11 engine
+  nginx apache2-utils curl                  # nginx with ssl_engine pkcs11; ab and curl load it
+  openjdk-17-jdk-headless                   # Java SunPKCS11, keytool, javac
+  gnutls-bin                                # p11tool, certtool
+  p11-kit-modules                           # p11-kit-proxy.so
+  python3 python3-pykcs11                   # PyKCS11
 )
 
 missing=()

@@ -272,10 +272,11 @@ Config loadFile(const std::string& path) {
     return parse(text.str(), path);
 }
 
-std::string locate(const char* initReserved) {
+std::string locate(const char* initReserved, const std::string& inherited) {
     if (const char* env = std::getenv("P11CLUSTER_CONF"); env != nullptr && *env != '\0')
         return env;
     if (initReserved != nullptr && *initReserved != '\0') return initReserved;
+    if (!inherited.empty()) return inherited;
     return kDefaultPath;
 }
 

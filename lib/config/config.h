@@ -71,8 +71,10 @@ Config loadFile(const std::string& path);
 Config parse(const std::string& text, const std::string& path);
 
 // Where the configuration comes from: $P11CLUSTER_CONF, else the string given
-// in C_Initialize's pReserved (may be null), else the system default.
-std::string locate(const char* initReserved);
+// in C_Initialize's pReserved (may be null), else `inherited` (the file a
+// forked child's parent was initialised with: nginx clears its workers'
+// environment), else the system default.
+std::string locate(const char* initReserved, const std::string& inherited = {});
 
 inline constexpr const char* kDefaultPath = "/etc/p11cluster/p11cluster.toml";
 

@@ -55,14 +55,18 @@ CK_RV initialize(CK_VOID_PTR initArgs) {
     installForkHandler();
     std::lock_guard lock(initMutex);
     unsigned generation = forkGeneration.load(std::memory_order_relaxed);
-    if (current.load() != nullptr) {
+    std::string inherited;
+    if (Cluster* parent = current.load(); parent != nullptr) {
         if (generation == initGeneration) return CKR_CRYPTOKI_ALREADY_INITIALIZED;
         // A forked child: the parent's cluster (its member sessions, its
-        // login) belongs to the parent. Leave it untouched and start anew.
+        // login) belongs to the parent. Leave it untouched and start anew,
+        // from the parent's file if the child's environment no longer names
+        // it (nginx clears its workers' environment).
+        inherited = parent->config().path;
         current.store(nullptr);
     }
     const char* reserved = args != nullptr ? static_cast<const char*>(args->pReserved) : nullptr;
-    std::string path = config::locate(reserved);
+    std::string path = config::locate(reserved, inherited);
     try {
         config::Config config = config::loadFile(path);
         std::unique_ptr<Cluster> cluster = Cluster::start(std::move(config));

@@ -208,7 +208,9 @@ struct HOut {
     bool read(Reader& r) {
         present = r.u8() != 0;
         capacity = length = r.u64();
-        if (!r.ok() || capacity > kMaxMessage / sizeof(T)) return false;
+        // A length query (no buffer) may carry any length: the specification
+        // ignores it, and callers leave it unset (GnuTLS).
+        if (!r.ok() || (present && capacity > kMaxMessage / sizeof(T))) return false;
         if (present) data.resize(capacity + 1);
         return true;
     }

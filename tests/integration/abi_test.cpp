@@ -372,13 +372,19 @@ int childAfterFork(CK_FUNCTION_LIST* p11, const EVP_PKEY* key) {
 
 }  // namespace
 
-// Forks; the child runs childAfterFork; then the parent signs with `pair`
-// in its own session, which the child's life must not have disturbed.
-void forkChildThenSignInParent(ClusterFixture& f, const EVP_PKEY* key, const KeyPair& pair) {
+// Forks; the child runs childAfterFork (without $P11CLUSTER_CONF if
+// `childLosesEnvironment`, as nginx starts its workers); then the parent
+// signs with `pair` in its own session, which the child's life must not have
+// disturbed.
+void forkChildThenSignInParent(ClusterFixture& f, const EVP_PKEY* key, const KeyPair& pair,
+                               bool childLosesEnvironment = false) {
     std::fflush(nullptr);
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
-    if (child == 0) ::_exit(childAfterFork(f.p11(), key));
+    if (child == 0) {
+        if (childLosesEnvironment) ::unsetenv("P11CLUSTER_CONF");
+        ::_exit(childAfterFork(f.p11(), key));
+    }
     int status = 0;
     REQUIRE(::waitpid(child, &status, 0) == child);
     REQUIRE(WIFEXITED(status));
@@ -409,4 +415,12 @@ TEST_CASE("after fork a child reaches remote members over its own connections") 
     KeyPair pair = importEc(f.p11(), f.session, key.get(), "fork-ec", "fork-ec");
     // The child's exit closes its connections only: the parent still signs.
     forkChildThenSignInParent(f, key.get(), pair);
+}
+
+TEST_CASE("after fork a child whose environment lost P11CLUSTER_CONF uses its parent's file") {
+    ClusterFixture f;
+    f.start();
+    Pkey key = generateEcP256();
+    KeyPair pair = importEc(f.p11(), f.session, key.get(), "fork-ec", "fork-ec");
+    forkChildThenSignInParent(f, key.get(), pair, true);
 }

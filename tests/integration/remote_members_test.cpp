@@ -82,6 +82,22 @@ bool viewRecordsWithin(const SoftHsmEnv& env, size_t wanted, int seconds) {
 
 }  // namespace
 
+TEST_CASE("remote members: a length query answers whatever length the caller left in place",
+          "[remote]") {
+    RemoteCluster f;
+    f.start();
+    KeyPair key = generateEc(f, "remote-query");
+    Bytes digest = sha256(bytesOf("length query"));
+    CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
+    REQUIRE_OK(f.p11()->C_SignInit(f.session, &ecdsa, key.privateKey));
+    CK_ULONG size = ~CK_ULONG{0};  // not set by the caller (GnuTLS's certtool)
+    REQUIRE_OK(f.p11()->C_Sign(f.session, digest.data(), digest.size(), nullptr, &size));
+    CHECK(size == 64);
+    Bytes sig(size);
+    REQUIRE_OK(f.p11()->C_Sign(f.session, digest.data(), digest.size(), sig.data(), &size));
+    CHECK(size == 64);
+}
+
 TEST_CASE("remote members: keys are generated, replicated and used over member hosts", "[remote]") {
     RemoteCluster f;
     f.start();

@@ -136,3 +136,12 @@ TEST_CASE("the configuration is found by environment, then init argument, then d
     CHECK(p11c::config::locate("/from/init.toml") == "/from/env.toml");
     ::unsetenv("P11CLUSTER_CONF");
 }
+
+TEST_CASE("a forked child without the environment finds its parent's configuration") {
+    ::unsetenv("P11CLUSTER_CONF");
+    CHECK(p11c::config::locate(nullptr, "/parent.toml") == "/parent.toml");
+    CHECK(p11c::config::locate("/from/init.toml", "/parent.toml") == "/from/init.toml");
+    ::setenv("P11CLUSTER_CONF", "/from/env.toml", 1);
+    CHECK(p11c::config::locate(nullptr, "/parent.toml") == "/from/env.toml");
+    ::unsetenv("P11CLUSTER_CONF");
+}
