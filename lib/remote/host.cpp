@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +21,10 @@
 #include <random>
 #include <set>
 #include <thread>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "member/module_library.h"
 #include "remote/calls.h"
@@ -79,6 +84,8 @@ class Host {
     explicit Host(CK_FUNCTION_LIST* fl) : fl_(fl) {
         std::random_device device;
         instance_ = (static_cast<uint64_t>(device()) << 32) ^ device();
+        if (RAND_bytes(salt_, sizeof salt_) != 1)
+            for (auto& b : salt_) b = static_cast<unsigned char>(device());
     }
 
     void connection(int fd);
@@ -119,6 +126,18 @@ class Host {
     }
     void fence(uint64_t client, uint64_t epoch);
     std::map<uint64_t, uint64_t> fences_;  // client base -> lowest epoch still admitted
+
+    // The login is the token's, shared by every client (PKCS#11 logs in an
+    // application, and the host is one): a client whose C_Login finds the
+    // token logged in already must still know the PIN. The host keeps a
+    // salted SHA-256 of the PIN that logged each user in, per slot, never
+    // the PIN.
+    using PinDigest = std::array<unsigned char, 32>;
+    PinDigest pinDigest(const CK_BYTE* pin, CK_ULONG len) const;
+    CK_RV login(uint64_t client, CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin,
+                CK_ULONG len);
+    unsigned char salt_[16]{};
+    std::map<std::pair<CK_SLOT_ID, CK_USER_TYPE>, PinDigest> logins_;
     void forget(uint64_t client);
 
     CK_FUNCTION_LIST* fl_;
@@ -129,6 +148,42 @@ class Host {
     std::set<int> open_;
     bool stopping_ = false;
 };
+
+Host::PinDigest Host::pinDigest(const CK_BYTE* pin, CK_ULONG len) const {
+    PinDigest digest{};
+    unsigned int size = 0;
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, salt_, sizeof salt_) != 1 ||
+        (len > 0 && EVP_DigestUpdate(ctx, pin, len) != 1) ||
+        EVP_DigestFinal_ex(ctx, digest.data(), &size) != 1)
+        RAND_bytes(digest.data(), static_cast<int>(digest.size()));  // matches nothing
+    EVP_MD_CTX_free(ctx);
+    return digest;
+}
+
+CK_RV Host::login(uint64_t client, CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin,
+                  CK_ULONG len) {
+    CK_RV rv = fl_->C_Login(s, user, pin, len);
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) return rv;
+    const PinDigest digest = pinDigest(pin, len);
+    std::lock_guard lock(mutex_);
+    Client& me = clients_[client];
+    auto slot = me.slots.find(s);
+    if (slot == me.slots.end()) return CKR_SESSION_HANDLE_INVALID;
+    const auto key = std::make_pair(slot->second, user);
+    if (rv == CKR_OK) {
+        logins_[key] = digest;  // the token checked this PIN
+    } else {
+        // Logged in by another client: only with the same PIN.
+        auto known = logins_.find(key);
+        if (known == logins_.end() ||
+            CRYPTO_memcmp(known->second.data(), digest.data(), digest.size()) != 0)
+            return CKR_PIN_INCORRECT;
+    }
+    if (user == CKU_USER) me.user = true;
+    return rv;
+}
 
 bool Host::peerAllowed(int fd) {
     ucred cred{};
@@ -319,12 +374,7 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
         case Fn::C_Login:
             return serveCall<HUlong, HUlong, HIn>(
                 r, w, [&](CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin, CK_ULONG len) {
-                    CK_RV rv = f->C_Login(s, user, pin, len);
-                    if (user == CKU_USER && (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)) {
-                        std::lock_guard lock(mutex_);
-                        clients_[client].user = true;
-                    }
-                    return rv;
+                    return login(client, s, user, pin, len);
                 });
         case Fn::C_Logout:
             return serveCall<HUlong>(r, w, [&](CK_SESSION_HANDLE s) {
@@ -338,6 +388,9 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
                         return CKR_OK;
                     }
                     me.user = false;
+                    if (auto slot = me.slots.find(s); slot != me.slots.end())
+                        for (CK_USER_TYPE user : {CKU_USER, CKU_SO})
+                            logins_.erase({slot->second, user});
                 }
                 return f->C_Logout(s);
             });

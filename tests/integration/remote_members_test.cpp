@@ -614,3 +614,26 @@ TEST_CASE(
     INFO(report);
     CHECK(clean);
 }
+
+TEST_CASE("remote members: a wrong PIN is refused while another process is logged in",
+          "[remote][security]") {
+    RemoteCluster f;
+    f.start();  // this process is logged in on every member host
+    // Another process (p11cluster verify) with a wrong PIN: the hosts' tokens
+    // are logged in already, yet the PIN is checked.
+    ::setenv("P11C_WRONG_PIN", "9999", 1);
+    std::string out = f.env.dir() + "/wrong-pin.out";
+    std::string command = std::string(toolPath()) + " verify --config " + f.env.configPath() +
+                          " --user-pin-env P11C_WRONG_PIN >" + out + " 2>&1";
+    int status = std::system(command.c_str());
+    std::ifstream in(out);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    INFO(text);
+    CHECK(WEXITSTATUS(status) == 1);
+    CHECK(text.find("CKR_PIN_INCORRECT") != std::string::npos);
+    // The right PIN still joins the login, and this process stays logged in.
+    std::string report;
+    CHECK(f.env.verify(&report) == 0);
+    KeyPair key = generateEc(f, "after-wrong-pin");
+    CHECK_RV(signAndVerify(f, key), CKR_OK);
+}
