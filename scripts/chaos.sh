@@ -5,10 +5,9 @@
 #   scripts/chaos.sh [RUNS] [BUILD_DIR]      (defaults: 20, build)
 #   P11C_CHAOS_SECONDS=60 scripts/chaos.sh 5  (longer storms)
 #
-# It is not part of scripts/test.sh: a member killed while SoftHSM writes an
-# object can leave a file that SoftHSM shows only later (its file store is
-# not crash-atomic), which the cluster repairs eventually but not always
-# within the test's time limits (docs/failover.md).
+# scripts/test.sh runs it once (ctest "integration: chaos", alone); this
+# script is for proving it reliable: run it 20 times before trusting a change
+# to failover or repair (docs/failover.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}

@@ -7,6 +7,8 @@
 # The consumer tests (label consumers: nginx, Java, OpenSSL, ... loading the
 # module) run in the normal build only: a sanitizer-built module cannot be
 # loaded into those programs without preloading the sanitizer's runtime.
+# The chaos test (label chaos: three member processes killed, frozen and
+# restarted under load for 20 s) runs alone in the normal build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -24,7 +26,7 @@ echo "== tests: normal build (with the consumer programs)"
 run_suite build "" "" ""
 echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite build-asan "" "" consumers -DP11C_SANITIZE=address,undefined
+  run_suite build-asan "" "" "consumers|chaos" -DP11C_SANITIZE=address,undefined
 echo "== tests: ThreadSanitizer (concurrent paths)"
 TSAN_OPTIONS=halt_on_error=1 \
-  run_suite build-tsan "threads|remote members|sessions" "fork" consumers -DP11C_SANITIZE=thread
+  run_suite build-tsan "threads|remote members|sessions" "fork" "consumers|chaos" -DP11C_SANITIZE=thread

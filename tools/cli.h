@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ void loginAll(Cluster& cluster, CK_USER_TYPE user, Secret& pin);
 
 int initCommand(const Options& options);
 int verifyCommand(const Options& options);
+// verify, writing its report to `out`; 0 when the members agree.
+int verifyMembers(const Options& options, std::ostream& out);
+int drillCommand(const Options& options);
 int statusCommand(const Options& options);
 int repairCommand(const Options& options);
 int backupKeyCommand(const Options& options);

@@ -5,6 +5,7 @@
 //   p11cluster serve  --module PATH --socket PATH
 //   p11cluster status [--config FILE] [--json]
 //   p11cluster repair [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
+//   p11cluster drill --module PATH [--dry-run] [--out-seconds S] [--return-seconds S]
 //   p11cluster backup-key --recovery-module PATH --recovery-token TOKEN [SO PINs]
 //   p11cluster backup --out FILE [user PIN]
 //   p11cluster restore --in FILE [--id ID | --label LABEL] [user PIN]
@@ -30,6 +31,11 @@ const char kUsage[] =
     "  repair   bring every reachable member to the same objects now (copies what some\n"
     "           lack, removes what was destroyed while they were away); exit 1 if a\n"
     "           member cannot be reached    --user-pin-env VAR | --user-pin-file FILE\n"
+    "  drill    a failover game day: takes each member (then each zone) out of service\n"
+    "           in turn while this command signs through the module, checks that no call\n"
+    "           fails, that the member returns repaired and that verify is clean; exit 1 if\n"
+    "           anything failed.  --module PATH (libp11cluster.so)  [--dry-run]\n"
+    "           [--out-seconds S (3)] [--return-seconds S (60)]   user PIN as for verify\n"
     "  backup-key  make the backup key on a recovery token (if it has none) and hand it to\n"
     "           every member that lacks it (also how fresh members get it before a restore)\n"
     "           --recovery-module PATH --recovery-token TOKEN (a PKCS#11 URI or label)\n"
@@ -55,11 +61,11 @@ const char kUsage[] =
 int main(int argc, char** argv) {
     using namespace p11c::tool;
     try {
-        Options options =
-            parse(argc, argv,
-                  {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file", "module",
-                   "socket", "recovery-module", "recovery-token", "recovery-so-pin-env",
-                   "recovery-so-pin-file", "out", "in", "id", "label"});
+        Options options = parse(
+            argc, argv,
+            {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file", "module",
+             "socket", "recovery-module", "recovery-token", "recovery-so-pin-env",
+             "recovery-so-pin-file", "out", "in", "id", "label", "out-seconds", "return-seconds"});
         if (options.command.empty() || options.has("help")) {
             std::cout << kUsage;
             return options.command.empty() && !options.has("help") ? 2 : 0;
@@ -68,6 +74,7 @@ int main(int argc, char** argv) {
         if (options.command == "verify") return verifyCommand(options);
         if (options.command == "status") return statusCommand(options);
         if (options.command == "repair") return repairCommand(options);
+        if (options.command == "drill") return drillCommand(options);
         if (options.command == "backup-key") return backupKeyCommand(options);
         if (options.command == "backup") return backupCommand(options);
         if (options.command == "restore") return restoreCommand(options);

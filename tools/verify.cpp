@@ -139,7 +139,7 @@ CK_MECHANISM_TYPE signMechanism(const Identity& id) {
 
 }  // namespace
 
-int verifyCommand(const Options& options) {
+int verifyMembers(const Options& options, std::ostream& out) {
     Secret pin = readPin(options, "user");
     auto cluster = connect(options);
     loginAll(*cluster, CKU_USER, pin);
@@ -152,13 +152,17 @@ int verifyCommand(const Options& options) {
     for (unsigned m = 0; m < n; ++m) {
         Member& member = cluster->member(m);
         if (!member.serving()) {
-            std::cout << "DIFFERENCE: member \"" << member.name()
-                      << "\" cannot be reached; it is not compared\n";
+            out << "DIFFERENCE: member \"" << member.name()
+                << "\" cannot be reached; it is not compared\n";
             ++unreachable;
             continue;
         }
         CK_SESSION_HANDLE s = cluster->anchorSession(m);
-        for (CK_OBJECT_HANDLE h : findAll(member, s, nullptr, 0)) {
+        // Token objects: session objects belong to the sessions (of any
+        // process using the member host) that made them.
+        CK_BBOOL yes = CK_TRUE;
+        CK_ATTRIBUTE tokenOnly{CKA_TOKEN, &yes, sizeof yes};
+        for (CK_OBJECT_HANDLE h : findAll(member, s, &tokenOnly, 1)) {
             if (cluster->isInternal(m, s, h)) continue;
             auto id = readIdentity(member, s, h);
             if (!id) continue;
@@ -177,7 +181,7 @@ int verifyCommand(const Options& options) {
     unsigned problems = 0, objects = 0, pairsChecked = 0;
     auto report = [&](const std::string& what) {
         ++problems;
-        std::cout << "DIFFERENCE: " << what << "\n";
+        out << "DIFFERENCE: " << what << "\n";
     };
     for (auto& [key, row] : table) {
         ++objects;
@@ -309,11 +313,15 @@ int verifyCommand(const Options& options) {
                        mb.name() + "\" gave " + rvName(rv));
         }
     }
-    std::cout << "verify: " << n << " members, " << objects << " objects, " << pairsChecked
-              << " cross-member signatures, " << secretsChecked << " secret keys compared, "
-              << problems + unreachable << " differences\n";
+    out << "verify: " << n << " members, " << objects << " objects, " << pairsChecked
+        << " cross-member signatures, " << secretsChecked << " secret keys compared, "
+        << problems + unreachable << " differences\n";
     cluster->logout();
     return problems + unreachable == 0 ? 0 : 1;
+}
+
+int verifyCommand(const Options& options) {
+    return verifyMembers(options, std::cout);
 }
 
 }  // namespace p11c::tool

@@ -88,6 +88,7 @@ std::optional<Identity> readIdentity(Member& member, CK_SESSION_HANDLE session,
     identity.subtype =
         scalar<CK_ULONG>(base[2] ? *base[2] : bytes(base[3]), CK_UNAVAILABLE_INFORMATION);
     identity.id = bytes(base[4]);
+    identity.labelled = base[5].has_value();
     identity.label = bytes(base[5]);
 
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();

@@ -27,6 +27,9 @@ struct Identity {
     std::vector<CK_BYTE> label;
     bool hasMaterial = false;
     std::array<CK_BYTE, 32> material{};
+    // Every storage object has CKA_LABEL; one without it was cut short
+    // while a token wrote it (a member killed mid-write).
+    bool labelled = true;
 
     bool operator==(const Identity&) const = default;
 };

@@ -28,7 +28,7 @@ constexpr milliseconds kMaxBackoff{5000};
 
 // How many token objects a member holds, tombstones aside (they differ
 // between members by design): handles only, cheap.
-long countObjects(Member& member, CK_SESSION_HANDLE session) {
+long countObjects(Member& member, CK_SESSION_HANDLE session) {  // throws CkError
     CK_BBOOL yes = CK_TRUE;
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_ATTRIBUTE all[] = {{CKA_TOKEN, &yes, sizeof yes}};
@@ -36,12 +36,8 @@ long countObjects(Member& member, CK_SESSION_HANDLE session) {
                             {CKA_CLASS, &data, sizeof data},
                             {CKA_LABEL, const_cast<char*>(repair::kTombstoneLabel),
                              std::strlen(repair::kTombstoneLabel)}};
-    try {
-        return static_cast<long>(findAll(member, session, all, 1).size()) -
-               static_cast<long>(findAll(member, session, tombs, 3).size());
-    } catch (const CkError&) {
-        return -1;
-    }
+    return static_cast<long>(findAll(member, session, all, 1).size()) -
+           static_cast<long>(findAll(member, session, tombs, 3).size());
 }
 
 }  // namespace
@@ -297,7 +293,11 @@ bool Cluster::membersDiffer() {
         long n = -1;
         try {
             n = countObjects(*members_[m], session.memberSessionLocked(m));
-        } catch (const CkError&) {
+        } catch (const CkError& e) {
+            // A member that stopped answering (its host restarted, say) is
+            // taken out and brought back through repair, like any fault.
+            if (classify(e.rv()) == RvClass::MemberFault) memberFault(m, e.rv(), "comparison");
+            continue;
         }
         if (first == -2) first = n;
         differ = differ || n != first;

@@ -78,17 +78,32 @@ std::map<Key, Tomb> tombstonesOn(Member& member, CK_SESSION_HANDLE session) {
 // identity twice: a write that ran late next to its repair) go to `twins`
 // with all their handles, not to the result: repair never guesses which.
 std::map<Key, CK_OBJECT_HANDLE> objectsOn(Cluster& cluster, unsigned m, CK_SESSION_HANDLE session,
-                                          std::map<Key, std::vector<CK_OBJECT_HANDLE>>& twins) {
+                                          std::map<Key, std::vector<CK_OBJECT_HANDLE>>& twins,
+                                          std::vector<CK_OBJECT_HANDLE>& damaged) {
     Member& member = cluster.member(m);
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ[] = {{CKA_TOKEN, &yes, sizeof yes}};
     std::map<Key, std::vector<CK_OBJECT_HANDLE>> all;
+    bool labels = false;  // the member gives its objects labels
     for (CK_OBJECT_HANDLE h : findAll(member, session, templ, 1)) {
         if (cluster.isInternal(m, session, h)) continue;
         auto identity = readIdentity(member, session, h);
         if (!identity) continue;
+        if (!identity->labelled) {
+            damaged.push_back(h);
+            continue;
+        }
+        labels = true;
         all[encodeIdentity(*identity)].push_back(h);
     }
+    // Objects without a label on a member that labels the others were cut
+    // short by a failure while it wrote them: never copied (a token that
+    // labels nothing keeps them, as its own).
+    if (!labels)
+        for (CK_OBJECT_HANDLE h : damaged)
+            if (auto identity = readIdentity(member, session, h))
+                all[encodeIdentity(*identity)].push_back(h);
+    if (!labels) damaged.clear();
     std::map<Key, CK_OBJECT_HANDLE> out;
     for (auto& [key, handles] : all) {
         if (handles.size() == 1)
@@ -255,8 +270,16 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
         try {
             // View records first: a record seen then has its key listed below.
             records[m] = views::recordsOn(cluster.member(m), session.memberSessionLocked(m));
-            objects[m] = objectsOn(cluster, m, session.memberSessionLocked(m), twins[m]);
+            std::vector<CK_OBJECT_HANDLE> damaged;
+            objects[m] = objectsOn(cluster, m, session.memberSessionLocked(m), twins[m], damaged);
             listed.push_back(m);
+            for (CK_OBJECT_HANDLE h : damaged)
+                if (destroyOn(cluster, session, m, h) == CKR_OK) {
+                    ++report.removed;
+                    log::warn("member ", cluster.member(m).name(),
+                              ": removed an object a failure cut short while it was written "
+                              "(it had no label)");
+                }
         } catch (const CkError& e) {
             log::warn("member ", cluster.member(m).name(),
                       ": listing objects for repair failed: ", rvName(e.rv()));

@@ -50,6 +50,7 @@ class Member {
     uint64_t generation() const noexcept { return module_->generation(); }
     CK_RV reconnect() { return module_->reconnect(); }
     CK_RV fence() { return module_->fence(); }
+    CK_RV pause(CK_ULONG seconds) { return module_->pause(seconds); }
     // Sessions opened before a fault may hold half-done operations (a call
     // that missed its deadline may still run on the member): a member that
     // returns gets fresh sessions; the old ones are closed on next use.

@@ -121,6 +121,10 @@ CK_RV ModuleLibrary::fence() {
     return remote_ ? remote_->fence() : CKR_OK;
 }
 
+CK_RV ModuleLibrary::pause(CK_ULONG seconds) {
+    return remote_ ? remote_->pause(seconds) : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
 ModuleLibrary::~ModuleLibrary() {
     std::lock_guard lock(registryMutex);
     if (functions_ != nullptr && initialisedByUs_) functions_->C_Finalize(nullptr);

@@ -57,6 +57,9 @@ class ModuleLibrary {
     // Remote: waits until calls that missed their deadline have finished on
     // the member host (RemoteClient::fence). Loaded modules: nothing to wait for.
     CK_RV fence();
+    // Member hosts: out of service for `seconds` (0: back), see remote::Fn::Pause.
+    // Loaded modules cannot be: CKR_FUNCTION_NOT_SUPPORTED.
+    CK_RV pause(CK_ULONG seconds);
     uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   private:

@@ -29,6 +29,10 @@ enum class Fn : uint32_t {
     // The protocol's own: waits until every call this client made earlier
     // has finished on the host (calls that missed their deadline included).
     Fence = 0x10000,
+    // Maintenance (p11cluster drill): the host answers every call with
+    // CKR_DEVICE_REMOVED for the given seconds (0: serve again at once), as
+    // a member taken out of service would. The pause ends by itself.
+    Pause = 0x10001,
 };
 
 inline constexpr char kMagic[8] = {'P', '1', '1', 'C', 'L', 'S', 'T', '1'};

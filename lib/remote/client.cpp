@@ -185,6 +185,15 @@ std::chrono::milliseconds RemoteClient::deadlineFor(Fn fn) const noexcept {
         case Fn::C_InitToken:
         case Fn::Fence:
             return callTimeout_ * 10;  // slow by nature on every token
+        case Fn::C_CreateObject:
+        case Fn::C_CopyObject:
+        case Fn::C_DestroyObject:
+        case Fn::C_SetAttributeValue:
+        case Fn::C_UnwrapKey:
+        case Fn::C_DeriveKey:
+            // Token objects are written to the token's storage: a loaded
+            // machine or a busy HSM takes longer for them than for crypto.
+            return callTimeout_ * 3;
         default:
             return callTimeout_;
     }
@@ -549,6 +558,10 @@ CK_RV RemoteClient::C_GenerateRandom(CK_SESSION_HANDLE s, CK_BYTE_PTR out, CK_UL
 }
 CK_RV RemoteClient::fence() {
     return call(Fn::Fence);
+}
+
+CK_RV RemoteClient::pause(CK_ULONG seconds) {
+    return call(Fn::Pause, Ulong{seconds});
 }
 
 CK_RV RemoteClient::C_GetFunctionStatus(CK_SESSION_HANDLE) {

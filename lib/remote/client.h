@@ -54,6 +54,8 @@ class RemoteClient {
     // that missed their deadline included: after it, nothing from before
     // can still change the token.
     CK_RV fence();
+    // Takes the host out of service for `seconds` (0: back in service).
+    CK_RV pause(CK_ULONG seconds);
 
     // For the fork handler: drop every inherited connection.
     void abandonAfterFork() noexcept;

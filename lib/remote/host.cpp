@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -127,6 +128,22 @@ class Host {
     void fence(uint64_t client, uint64_t epoch);
     std::map<uint64_t, uint64_t> fences_;  // client base -> lowest epoch still admitted
 
+    // Out of service until then (Fn::Pause), in steady-clock nanoseconds.
+    static int64_t nowNs() {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    void pause(uint64_t seconds) {
+        pausedUntil_.store(nowNs() + static_cast<int64_t>(seconds) * 1'000'000'000);
+        if (seconds > 0)
+            log::warn("member host: out of service for ", seconds, " s (asked by a client)");
+        else
+            log::warn("member host: back in service");
+    }
+    bool paused() const { return nowNs() < pausedUntil_.load(std::memory_order_relaxed); }
+    std::atomic<int64_t> pausedUntil_{0};
+
     // The login is the token's, shared by every client (PKCS#11 logs in an
     // application, and the host is one): a client whose C_Login finds the
     // token logged in already must still know the PIN. The host keeps a
@@ -137,6 +154,7 @@ class Host {
     CK_RV login(uint64_t client, CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin,
                 CK_ULONG len);
     unsigned char salt_[16]{};
+    std::mutex loginMutex_;  // taken before mutex_, never the other way
     std::map<std::pair<CK_SLOT_ID, CK_USER_TYPE>, PinDigest> logins_;
     void forget(uint64_t client);
 
@@ -164,6 +182,8 @@ Host::PinDigest Host::pinDigest(const CK_BYTE* pin, CK_ULONG len) const {
 
 CK_RV Host::login(uint64_t client, CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin,
                   CK_ULONG len) {
+    // One login at a time: a login racing another must find its digest.
+    std::lock_guard serial(loginMutex_);
     CK_RV rv = fl_->C_Login(s, user, pin, len);
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) return rv;
     const PinDigest digest = pinDigest(pin, len);
@@ -289,7 +309,17 @@ void Host::calls(uint64_t client, int fd) {
         // the connection) must not have it run late, after it moved on.
         char probe;
         if (::recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return;
-        if (fn == Fn::Fence) {
+        if (fn == Fn::Pause) {
+            const uint64_t seconds = r.u64();
+            if (!r.ok() || !r.atEnd() || seconds > 3600) {
+                reply.u64(CKR_ARGUMENTS_BAD);
+            } else {
+                pause(seconds);
+                reply.u64(CKR_OK);
+            }
+        } else if (paused()) {
+            reply.u64(CKR_DEVICE_REMOVED);  // out of service (a drill)
+        } else if (fn == Fn::Fence) {
             fence(client, epoch);
             reply.u64(CKR_OK);
         } else if (!admit(client, epoch)) {
@@ -378,6 +408,7 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
                 });
         case Fn::C_Logout:
             return serveCall<HUlong>(r, w, [&](CK_SESSION_HANDLE s) {
+                std::lock_guard serial(loginMutex_);  // no login between the two
                 {
                     std::lock_guard lock(mutex_);
                     Client& me = clients_[client];
