@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -97,7 +99,14 @@ std::string describe(const replication::Exported& object) {
     auto it = names.find(object.cls);
     std::string out = it != names.end() ? it->second : "object";
     out += " label=\"" + attributeText(object, CKA_LABEL).value_or("") + "\"";
-    out += " id=\"" + attributeText(object, CKA_ID).value_or("") + "\"";
+    const std::string id = attributeText(object, CKA_ID).value_or("");
+    if (std::all_of(id.begin(), id.end(), [](unsigned char c) { return std::isprint(c); })) {
+        out += " id=\"" + id + "\"";
+    } else {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out += " id=0x";
+        for (unsigned char c : id) out += {kHex[c >> 4], kHex[c & 15]};
+    }
     return out;
 }
 
@@ -341,7 +350,17 @@ int backupCommand(const Options& options) {
 int restoreCommand(const Options& options) {
     const std::string in = options.get("in");
     if (in.empty()) throw UsageError("restore needs --in FILE");
-    const std::string onlyId = options.get("id"), onlyLabel = options.get("label");
+    std::string onlyId = options.get("id");
+    const std::string onlyLabel = options.get("label");
+    if (std::string hex = options.get("id-hex"); !hex.empty()) {
+        // as pkcs11-tool writes ids: hexadecimal
+        if (hex.size() % 2 != 0 ||
+            hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+            throw UsageError("--id-hex wants hexadecimal digits, two per byte: \"" + hex + "\"");
+        onlyId.clear();
+        for (size_t i = 0; i < hex.size(); i += 2)
+            onlyId.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
     std::vector<CK_BYTE> bytes = readFile(in);
     if (bytes.size() < sizeof kMagic - 1 + kMacSize ||
         std::memcmp(bytes.data(), kMagic, sizeof kMagic - 1) != 0)

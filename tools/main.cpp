@@ -8,7 +8,7 @@
 //   p11cluster drill --module PATH [--dry-run] [--out-seconds S] [--return-seconds S]
 //   p11cluster backup-key --recovery-module PATH --recovery-token TOKEN [SO PINs]
 //   p11cluster backup --out FILE [user PIN]
-//   p11cluster restore --in FILE [--id ID | --label LABEL] [user PIN]
+//   p11cluster restore --in FILE [--id ID | --id-hex HEX | --label LABEL] [user PIN]
 //
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <iostream>
@@ -45,7 +45,8 @@ const char kUsage[] =
     "           --out FILE   --user-pin-env VAR | --user-pin-file FILE\n"
     "  restore  check a backup file (refused if cut short, changed, or made for another\n"
     "           backup key) and restore the objects the members lack\n"
-    "           --in FILE [--id ID | --label LABEL]   --user-pin-env VAR | --user-pin-file FILE\n"
+    "           --in FILE [--id ID | --id-hex HEX | --label LABEL]   --user-pin-env VAR | "
+    "--user-pin-file FILE\n"
     "  status   every member as reached from here (reachable, latency, token) and every\n"
     "           process's view of them (health, in-flight, operations, errors, latency,\n"
     "           repair to do); --json for JSON. Exit 1 if a member is unreachable\n"
@@ -61,11 +62,12 @@ const char kUsage[] =
 int main(int argc, char** argv) {
     using namespace p11c::tool;
     try {
-        Options options = parse(
-            argc, argv,
-            {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file", "module",
-             "socket", "recovery-module", "recovery-token", "recovery-so-pin-env",
-             "recovery-so-pin-file", "out", "in", "id", "label", "out-seconds", "return-seconds"});
+        Options options =
+            parse(argc, argv,
+                  {"config", "so-pin-env", "so-pin-file", "user-pin-env", "user-pin-file", "module",
+                   "socket", "recovery-module", "recovery-token", "recovery-so-pin-env",
+                   "recovery-so-pin-file", "out", "in", "id", "id-hex", "label", "out-seconds",
+                   "return-seconds"});
         if (options.command.empty() || options.has("help")) {
             std::cout << kUsage;
             return options.command.empty() && !options.has("help") ? 2 : 0;
