@@ -322,7 +322,7 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRandomData, CK_U
     auto session = cluster.sessions().get(hSession);
     if (badInput(pRandomData, ulRandomLen)) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
-    return onAnyMember(cluster, cluster.servingMembers(), "C_GenerateRandom", [&](unsigned m) {
+    return onAnyMember(cluster, cluster.usableMembers(), "C_GenerateRandom", [&](unsigned m) {
         return cluster.member(m).call(&CK_FUNCTION_LIST::C_GenerateRandom,
                                       session->memberSessionLocked(m), pRandomData, ulRandomLen);
     });

@@ -403,7 +403,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     // Both keys must be on the member that wraps.
     std::vector<unsigned> holders;
     try {
-        holders = cluster.objects().candidates(hKey, cluster.servingMembers());
+        holders = cluster.objects().candidates(hKey, cluster.usableMembers());
     } catch (const CkError&) {
         return CKR_KEY_HANDLE_INVALID;
     }

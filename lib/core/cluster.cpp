@@ -235,6 +235,14 @@ std::vector<unsigned> Cluster::servingMembers() const {
     return out;
 }
 
+std::vector<unsigned> Cluster::usableMembers() const {
+    std::vector<unsigned> out = servingMembers();
+    if (!out.empty()) return out;
+    for (const auto& m : members_)
+        if (m->health() == Health::Suspect) out.push_back(m->index());
+    return out;
+}
+
 std::vector<unsigned> Cluster::allMembers() const {
     std::vector<unsigned> out(members_.size());
     for (unsigned i = 0; i < out.size(); ++i) out[i] = i;

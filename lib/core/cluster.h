@@ -60,6 +60,11 @@ class Cluster {
     // CKR_DEVICE_ERROR when none is serving.
     unsigned pick(std::span<const unsigned> candidates);
     std::vector<unsigned> servingMembers() const;
+    // Members for crypto operations and reads of known objects: the serving
+    // ones; when none serves, the Suspect ones (a slow answer or a lost
+    // connection not probed yet: they were in sync when it happened), tried
+    // before the caller gets an error. Never members being repaired.
+    std::vector<unsigned> usableMembers() const;
     std::vector<unsigned> allMembers() const;
     // Records a member fault seen by a caller; the member stops serving
     // (Suspect) and the prober looks at it at once.

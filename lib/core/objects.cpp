@@ -516,7 +516,7 @@ std::shared_ptr<const CallerView> callerView(Cluster& cluster, Session& session,
 CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                     CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
     CK_RV rv =
-        withObjectLocked(cluster, session, object, cluster.servingMembers(), "C_GetAttributeValue",
+        withObjectLocked(cluster, session, object, cluster.usableMembers(), "C_GetAttributeValue",
                          [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
                              return cluster.member(m).call(&CK_FUNCTION_LIST::C_GetAttributeValue,
                                                            s, h, templ, count);
@@ -575,7 +575,7 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
 
 CK_ULONG size(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object) {
     CK_ULONG result = 0;
-    check(withObjectLocked(cluster, session, object, cluster.servingMembers(), "C_GetObjectSize",
+    check(withObjectLocked(cluster, session, object, cluster.usableMembers(), "C_GetObjectSize",
                            [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE h) {
                                return cluster.member(m).call(&CK_FUNCTION_LIST::C_GetObjectSize, s,
                                                              h, &result);

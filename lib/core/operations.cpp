@@ -102,7 +102,7 @@ CK_RV restart(Cluster& cluster, Session& session, OpKind kind, Session::Operatio
         return CKR_DEVICE_ERROR;
     }
     const unsigned failed = op.member;
-    std::vector<unsigned> candidates = cluster.servingMembers();
+    std::vector<unsigned> candidates = cluster.usableMembers();
     std::erase(candidates, failed);
     auto replay = [&](unsigned m, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE memberKey) -> CK_RV {
         remote::Reader r(op.mechanism.data(), op.mechanism.size());

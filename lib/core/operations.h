@@ -59,7 +59,7 @@ CK_RV begin(Cluster& cluster, Session& session, OpKind kind, const CK_MECHANISM*
     int joined = session.activeMemberLocked();
     std::vector<unsigned> candidates = joined >= 0
                                            ? std::vector<unsigned>{static_cast<unsigned>(joined)}
-                                           : cluster.servingMembers();
+                                           : cluster.usableMembers();
     if (key == CK_INVALID_HANDLE) {
         return onAnyMember(cluster, std::move(candidates), what, [&](unsigned m) {
             CK_SESSION_HANDLE s = session.memberSessionLocked(m);

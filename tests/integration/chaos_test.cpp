@@ -48,7 +48,8 @@ struct Counts {
 
 class Chaos {
   public:
-    Chaos() : hosts_(env_), module_(clusterModulePath()), statusDir_(env_.dir() + "/status") {
+    // Each host has its own token directory, as each HSM has its own storage.
+    Chaos() : hosts_(env_, true), module_(clusterModulePath()), statusDir_(env_.dir() + "/status") {
         ::mkdir(statusDir_.c_str(), 0700);
         env_.writeConfig(
             "label = \"chaos\"\nwrite_quorum = \"majority\"\ncall_timeout_ms = 500\n"

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -29,8 +30,27 @@ bool accepts(const std::string& path) {
 
 }  // namespace
 
-MemberHost::MemberHost(const SoftHsmEnv& env, const std::string& name)
+MemberHost::MemberHost(const SoftHsmEnv& env, const std::string& name, const std::string& ownToken)
     : socket_(env.dir() + "/" + name + ".sock"), log_(env.dir() + "/" + name + ".log") {
+    if (!ownToken.empty()) {
+        namespace fs = std::filesystem;
+        std::string padded = ownToken;
+        padded.resize(32, ' ');  // as SoftHSM keeps a token's label
+        const std::string dir = env.dir() + "/" + name + "-tokens";
+        fs::create_directories(dir);
+        for (const auto& entry : fs::directory_iterator(env.dir() + "/tokens")) {
+            std::ifstream in(entry.path() / "token.object", std::ios::binary);
+            std::string content((std::istreambuf_iterator<char>(in)), {});
+            if (content.find(padded) == std::string::npos) continue;
+            fs::rename(entry.path(), dir + "/" + entry.path().filename().string());
+            softhsmConf_ = env.dir() + "/" + name + "-softhsm2.conf";
+            std::ofstream(softhsmConf_) << "directories.tokendir = " << dir
+                                        << "\nobjectstore.backend = file\nlog.level = ERROR\n"
+                                           "slots.removable = false\n";
+            break;
+        }
+        if (softhsmConf_.empty()) throw std::runtime_error("no token labelled " + ownToken);
+    }
     start();
 }
 
@@ -48,6 +68,7 @@ void MemberHost::start() {
             ::dup2(fd, 2);
             ::dup2(fd, 1);
         }
+        if (!softhsmConf_.empty()) ::setenv("SOFTHSM2_CONF", softhsmConf_.c_str(), 1);
         ::execl(toolPath(), "p11cluster", "serve", "--module", softhsmPath(), "--socket",
                 socket_.c_str(), static_cast<char*>(nullptr));
         ::_exit(127);
@@ -86,9 +107,10 @@ void MemberHost::thaw() {
     frozen_ = false;
 }
 
-MemberHosts::MemberHosts(const SoftHsmEnv& e) : env(e) {
+MemberHosts::MemberHosts(const SoftHsmEnv& e, bool ownTokens) : env(e) {
     for (unsigned i = 0; i < env.members(); ++i)
-        hosts.push_back(std::make_unique<MemberHost>(env, std::string("host-") + char('a' + i)));
+        hosts.push_back(std::make_unique<MemberHost>(env, std::string("host-") + char('a' + i),
+                                                     ownTokens ? env.memberLabel(i) : ""));
 }
 
 std::string MemberHosts::memberTables(const std::string& extra) const {

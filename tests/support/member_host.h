@@ -17,7 +17,11 @@ namespace p11c::test {
 class MemberHost {
   public:
     // Starts the host; its socket and log live in the env's directory.
-    MemberHost(const SoftHsmEnv& env, const std::string& name);
+    // With `ownToken` (a token label), the token moves to a directory of
+    // the host's own, as a network HSM partition is its own: a SoftHSM that
+    // starts reads every token in its directory, and would slow the other
+    // hosts' SoftHSMs meanwhile. The env's own SoftHSM no longer sees it.
+    MemberHost(const SoftHsmEnv& env, const std::string& name, const std::string& ownToken = "");
     ~MemberHost();  // kills the process if it still runs
     MemberHost(const MemberHost&) = delete;
     MemberHost& operator=(const MemberHost&) = delete;
@@ -36,6 +40,7 @@ class MemberHost {
   private:
     std::string socket_;
     std::string log_;
+    std::string softhsmConf_;  // the host's own SoftHSM configuration, if any
     pid_t pid_ = -1;
     bool frozen_ = false;
 };
@@ -43,7 +48,8 @@ class MemberHost {
 // One host per member of `env`, and the [[member]] tables that reach the
 // tokens through them (remote = ...), for SoftHsmEnv::writeConfig.
 struct MemberHosts {
-    explicit MemberHosts(const SoftHsmEnv& env);
+    // ownTokens: each token in a directory of its host's own (see MemberHost).
+    explicit MemberHosts(const SoftHsmEnv& env, bool ownTokens = false);
     std::string memberTables(const std::string& extra = "") const;
     MemberHost& operator[](unsigned i) { return *hosts[i]; }
 
