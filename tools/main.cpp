@@ -3,7 +3,7 @@
 //   p11cluster init   [--config FILE] [--so-pin-env VAR | --so-pin-file FILE]
 //   p11cluster verify [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
 //   p11cluster serve  --module PATH --socket PATH
-//   p11cluster status [--config FILE] [--json]
+//   p11cluster status [--config FILE] [--json | --prometheus]
 //   p11cluster repair [--config FILE] [--user-pin-env VAR | --user-pin-file FILE]
 //   p11cluster drill --module PATH [--dry-run] [--out-seconds S] [--return-seconds S]
 //   p11cluster backup-key --recovery-module PATH --recovery-token TOKEN [SO PINs]
@@ -49,7 +49,9 @@ const char kUsage[] =
     "--user-pin-file FILE\n"
     "  status   every member as reached from here (reachable, latency, token) and every\n"
     "           process's view of them (health, in-flight, operations, errors, latency,\n"
-    "           repair to do); --json for JSON. Exit 1 if a member is unreachable\n"
+    "           repair to do, failovers, latency percentiles); --json for JSON,\n"
+    "           --prometheus for Prometheus text (docs/metrics.md). Exit 1 if a member\n"
+    "           is unreachable\n"
     "  serve    serve the tokens of a PKCS#11 module to cluster members in other\n"
     "           processes (member = remote = \"unix:SOCKET\"), until SIGTERM\n"
     "           --module PATH   the module;  --socket PATH   the Unix socket (mode 0600)\n"

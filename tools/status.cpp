@@ -16,6 +16,7 @@
 #include <toml++/toml.h>
 
 #include "config/config.h"
+#include "member/latency.h"
 #include "member/member.h"
 #include "tools/cli.h"
 #include "util/error.h"
@@ -141,7 +142,118 @@ void printHuman(const toml::table& report) {
         }
     }
     if (report["processes"].as_array()->empty())
-        std::cout << "\n(no process using the module publishes its view now; status_dir in [cluster] turns it on)\n";
+        std::cout << "\n(no process using the module publishes its view now; status_dir in "
+                     "[cluster] turns it on)\n";
+}
+
+// Prometheus text exposition of every live process's view (one series per
+// process and member), and of this command's own reach of each member.
+void printPrometheus(const toml::table& report) {
+    const std::string cluster = text(report["cluster"]);
+    auto escaped = [](std::string s) {
+        std::string out;
+        for (char c : s) {
+            if (c == '\\' || c == '"') out.push_back('\\');
+            if (c == '\n') {
+                out += "\\n";
+                continue;
+            }
+            out.push_back(c);
+        }
+        return out;
+    };
+    struct Family {
+        const char* name;
+        const char* type;
+        const char* help;
+    };
+    const Family families[] = {
+        {"p11cluster_member_reachable", "gauge",
+         "Whether p11cluster status reached the member just now (1) or not (0)."},
+        {"p11cluster_member_up", "gauge",
+         "Whether the member serves (1) in the process's view; 0 when suspect, down or syncing."},
+        {"p11cluster_member_health", "gauge",
+         "The member's health in the process's view: 1 for its state, 0 for the others."},
+        {"p11cluster_member_in_flight", "gauge", "Calls to the member running now."},
+        {"p11cluster_member_operations_total", "counter", "Calls made to the member."},
+        {"p11cluster_member_errors_total", "counter",
+         "Calls to the member that ended in a member fault."},
+        {"p11cluster_member_failovers_total", "counter",
+         "Times the member was taken out of service (work routed around it)."},
+        {"p11cluster_member_repairs_total", "counter",
+         "Times the member came back in sync after repair (syncing -> up)."},
+        {"p11cluster_member_needs_sync", "gauge",
+         "Whether the member has writes to catch up on (1) or not (0)."},
+        {"p11cluster_member_missing_objects", "gauge",
+         "Objects the process knows the member lacks (repair will copy them)."},
+        {"p11cluster_member_call_duration_seconds", "histogram",
+         "Duration of calls to the member, as the process measured them."},
+    };
+    for (const Family& f : families) {
+        std::cout << "# HELP " << f.name << " " << f.help << "\n# TYPE " << f.name << " " << f.type
+                  << "\n";
+        const std::string name = f.name;
+        if (name == "p11cluster_member_reachable") {
+            for (const auto& node : *report["members"].as_array()) {
+                const toml::table& m = *node.as_table();
+                std::cout << name << "{cluster=\"" << escaped(cluster) << "\",member=\""
+                          << escaped(text(m["name"])) << "\",zone=\"" << escaped(text(m["zone"]))
+                          << "\",role=\"" << text(m["role"]) << "\"} "
+                          << (m["reachable"].value_or(false) ? 1 : 0) << "\n";
+            }
+            continue;
+        }
+        for (const auto& pnode : *report["processes"].as_array()) {
+            const toml::table& p = *pnode.as_table();
+            for (const auto& mnode : *p["member"].as_array()) {
+                const toml::table& m = *mnode.as_table();
+                const std::string labels = "cluster=\"" + escaped(cluster) + "\",member=\"" +
+                                           escaped(text(m["name"])) + "\",zone=\"" +
+                                           escaped(text(m["zone"])) + "\",role=\"" +
+                                           text(m["role"]) + "\",pid=\"" + text(p["pid"]) + "\"";
+                const std::string health = text(m["health"]);
+                auto integer = [&](const char* key) { return m[key].value_or(int64_t{0}); };
+                if (name == "p11cluster_member_up") {
+                    std::cout << name << "{" << labels << "} " << (health == "up" ? 1 : 0) << "\n";
+                } else if (name == "p11cluster_member_health") {
+                    for (const char* state : {"up", "suspect", "down", "syncing"})
+                        std::cout << name << "{" << labels << ",state=\"" << state << "\"} "
+                                  << (health == state ? 1 : 0) << "\n";
+                } else if (name == "p11cluster_member_in_flight") {
+                    std::cout << name << "{" << labels << "} " << integer("in_flight") << "\n";
+                } else if (name == "p11cluster_member_operations_total") {
+                    std::cout << name << "{" << labels << "} " << integer("operations") << "\n";
+                } else if (name == "p11cluster_member_errors_total") {
+                    std::cout << name << "{" << labels << "} " << integer("errors") << "\n";
+                } else if (name == "p11cluster_member_failovers_total") {
+                    std::cout << name << "{" << labels << "} " << integer("failovers") << "\n";
+                } else if (name == "p11cluster_member_repairs_total") {
+                    std::cout << name << "{" << labels << "} " << integer("returns") << "\n";
+                } else if (name == "p11cluster_member_needs_sync") {
+                    std::cout << name << "{" << labels << "} "
+                              << (m["needs_sync"].value_or(false) ? 1 : 0) << "\n";
+                } else if (name == "p11cluster_member_missing_objects") {
+                    std::cout << name << "{" << labels << "} " << integer("missing_objects")
+                              << "\n";
+                } else if (const auto* buckets = m["latency_buckets"].as_array()) {
+                    uint64_t cumulative = 0;
+                    for (size_t i = 0; i < buckets->size(); ++i) {
+                        cumulative += static_cast<uint64_t>((*buckets)[i].value_or(int64_t{0}));
+                        std::ostringstream le;
+                        if (i < LatencyHistogram::kBoundsUs.size())
+                            le << static_cast<double>(LatencyHistogram::kBoundsUs[i]) / 1e6;
+                        else
+                            le << "+Inf";
+                        std::cout << name << "_bucket{" << labels << ",le=\"" << le.str() << "\"} "
+                                  << cumulative << "\n";
+                    }
+                    std::cout << name << "_sum{" << labels << "} "
+                              << static_cast<double>(integer("latency_sum_us")) / 1e6 << "\n";
+                    std::cout << name << "_count{" << labels << "} " << cumulative << "\n";
+                }
+            }
+        }
+    }
 }
 
 }  // namespace
@@ -163,6 +275,8 @@ int statusCommand(const Options& options) {
     report.insert("processes", processViews(config));
     if (options.has("json"))
         std::cout << toml::json_formatter{report} << "\n";
+    else if (options.has("prometheus"))
+        printPrometheus(report);
     else
         printHuman(report);
     return allReachable ? 0 : 1;

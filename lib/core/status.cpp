@@ -39,6 +39,15 @@ toml::table snapshot(Cluster& cluster) {
         t.insert("latency_us", static_cast<double>(stats.latencyNs.load()) / 1000.0);
         t.insert("needs_sync", cluster.needsSync(m));
         t.insert("missing_objects", static_cast<int64_t>(cluster.objects().absentOn(m)));
+        t.insert("failovers", static_cast<int64_t>(member.failovers()));
+        t.insert("returns", static_cast<int64_t>(member.returns()));
+        const auto latency = member.latency().snapshot();
+        t.insert("latency_p50_us", static_cast<int64_t>(latency.quantileUs(0.50)));
+        t.insert("latency_p99_us", static_cast<int64_t>(latency.quantileUs(0.99)));
+        toml::array buckets;  // per bucket of LatencyHistogram::kBoundsUs, then +Inf
+        for (uint64_t n : latency.counts) buckets.push_back(static_cast<int64_t>(n));
+        t.insert("latency_buckets", std::move(buckets));
+        t.insert("latency_sum_us", static_cast<int64_t>(latency.sumNs / 1000));
         members.push_back(std::move(t));
     }
     out.insert("member", std::move(members));

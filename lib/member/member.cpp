@@ -81,6 +81,10 @@ void Member::locate() {
 
 void Member::setHealth(Health next, const char* why) {
     Health previous = health_.exchange(next, std::memory_order_acq_rel);
+    if (previous == Health::Up && (next == Health::Suspect || next == Health::Down))
+        failovers_.fetch_add(1, std::memory_order_relaxed);
+    if (previous == Health::Syncing && next == Health::Up)
+        returns_.fetch_add(1, std::memory_order_relaxed);
     if (previous != next)
         log::warn("member ", name(), ": ", healthName(previous), " -> ", healthName(next), " (",
                   why, ")");

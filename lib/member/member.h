@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "member/health.h"
+#include "member/latency.h"
 #include "member/module_library.h"
 #include "routing/policy.h"
 #include "util/secret.h"
@@ -58,6 +59,11 @@ class Member {
     void retireSessions() noexcept { epoch_.fetch_add(1, std::memory_order_acq_rel); }
 
     routing::MemberStats& stats() noexcept { return stats_; }
+    const LatencyHistogram& latency() const noexcept { return latency_; }
+    // Times the member was taken out of service (up -> suspect or down), and
+    // times it came back in sync (syncing -> up).
+    uint64_t failovers() const noexcept { return failovers_.load(std::memory_order_relaxed); }
+    uint64_t returns() const noexcept { return returns_.load(std::memory_order_relaxed); }
     Health health() const noexcept { return health_.load(std::memory_order_acquire); }
     bool serving() const noexcept { return health() == Health::Up; }
     // Syncing members already take writes, so that they miss none while repaired.
@@ -75,10 +81,11 @@ class Member {
         stats_.operations.fetch_add(1, std::memory_order_relaxed);
         const auto start = std::chrono::steady_clock::now();
         CK_RV rv = (module_->functions()->*fn)(args...);
-        stats_.noteLatency(
-            static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                      std::chrono::steady_clock::now() - start)
-                                      .count()));
+        const auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::steady_clock::now() - start)
+                                                  .count());
+        stats_.noteLatency(ns);
+        latency_.record(ns);
         if (rv != CKR_OK) noteResult(rv);
         return rv;
     }
@@ -98,6 +105,8 @@ class Member {
     std::atomic<CK_SLOT_ID> slot_;
     std::atomic<bool> located_{false};
     routing::MemberStats stats_;
+    LatencyHistogram latency_;
+    std::atomic<uint64_t> failovers_{0}, returns_{0};
     std::atomic<Health> health_{Health::Up};
     std::atomic<uint64_t> epoch_{0};
 };

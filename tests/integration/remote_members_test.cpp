@@ -416,6 +416,29 @@ TEST_CASE("remote members: p11cluster status shows members and this process's vi
     INFO(text);
     CHECK(text.find("process " + std::to_string(::getpid())) != std::string::npos);
     CHECK(text.find("NO") == std::string::npos);
+
+    // The same figures as Prometheus text: b failed over once and came back
+    // repaired once; calls were timed.
+    command = std::string(toolPath()) + " status --prometheus --config " + f.env.configPath() +
+              " > " + out;
+    CHECK(std::system(command.c_str()) == 0);
+    std::ifstream prom(out);
+    std::string metrics((std::istreambuf_iterator<char>(prom)), std::istreambuf_iterator<char>());
+    INFO(metrics);
+    const std::string b = "{cluster=\"remote\",member=\"b\",zone=\"\",role=\"active\",pid=\"" +
+                          std::to_string(::getpid()) + "\"}";
+    CHECK(metrics.find("# TYPE p11cluster_member_call_duration_seconds histogram") !=
+          std::string::npos);
+    CHECK(metrics.find("p11cluster_member_up" + b + " 1") != std::string::npos);
+    CHECK(metrics.find("p11cluster_member_failovers_total" + b + " 1") != std::string::npos);
+    CHECK(metrics.find("p11cluster_member_repairs_total" + b + " 1") != std::string::npos);
+    CHECK(metrics.find("p11cluster_member_reachable{cluster=\"remote\",member=\"b\"") !=
+          std::string::npos);
+    auto count = metrics.find("p11cluster_member_call_duration_seconds_count" + b + " ");
+    REQUIRE(count != std::string::npos);
+    CHECK(std::stol(metrics.substr(
+              count + std::string("p11cluster_member_call_duration_seconds_count").size() +
+              b.size() + 1)) > 0);
 }
 
 namespace {
