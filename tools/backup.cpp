@@ -58,15 +58,17 @@ void need(CK_RV rv, const Member& member, const std::string& what) {
         throw Failure("member \"" + member.name() + "\": " + what + " failed: " + rvName(rv));
 }
 
-// The first serving member that holds the backup key (and the key).
-std::optional<std::pair<unsigned, CK_OBJECT_HANDLE>> memberWithBackupKey(Cluster& cluster) {
+// The first serving member that holds the backup key, and the key.
+std::pair<unsigned, CK_OBJECT_HANDLE> memberWithBackupKey(Cluster& cluster) {
     for (unsigned m = 0; m < cluster.memberCount(); ++m) {
         if (!cluster.member(m).serving()) continue;
         CK_OBJECT_HANDLE key =
             replication::findBackupKey(cluster.member(m), cluster.anchorSession(m));
-        if (key != CK_INVALID_HANDLE) return std::make_pair(m, key);
+        if (key != CK_INVALID_HANDLE) return {m, key};
     }
-    return std::nullopt;
+    throw Failure(
+        "no reachable member holds the backup key: run `p11cluster backup-key` with the "
+        "recovery token first");
 }
 
 std::string labelOf(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {
@@ -285,12 +287,7 @@ int backupCommand(const Options& options) {
     auto cluster = connect(options);
     loginAll(*cluster, CKU_USER, pin);
     cluster->repairNow("p11cluster backup");  // the members agree on what is backed up
-    auto holder = memberWithBackupKey(*cluster);
-    if (!holder)
-        throw Failure(
-            "no reachable member holds the backup key: run `p11cluster backup-key` with the "
-            "recovery token first");
-    auto [m, backupKey] = *holder;
+    auto [m, backupKey] = memberWithBackupKey(*cluster);
     Member& member = cluster->member(m);
     CK_SESSION_HANDLE s = cluster->anchorSession(m);
 
@@ -372,14 +369,9 @@ int restoreCommand(const Options& options) {
     Secret pin = readPin(options, "user");
     auto cluster = connect(options);
     loginAll(*cluster, CKU_USER, pin);
-    auto holder = memberWithBackupKey(*cluster);
-    if (!holder)
-        throw Failure(
-            "no reachable member holds the backup key: run `p11cluster backup-key` with the "
-            "recovery token first");
     {
         // The file must be this backup key's, and unchanged.
-        auto [m, backupKey] = *holder;
+        auto [m, backupKey] = memberWithBackupKey(*cluster);
         Member& member = cluster->member(m);
         CK_SESSION_HANDLE s = cluster->anchorSession(m);
         if (!file)

@@ -144,7 +144,7 @@ std::vector<Placement> commit(Cluster& cluster, Session& session,
                 made.push_back({p.member, copy});
                 continue;
             }
-            if (classify(rv) == RvClass::MemberFault) {
+            if (cluster.lostMember(rv)) {
                 cluster.memberFault(p.member, rv, "commit");
                 doubtful.push_back(p.member);  // the copy may still be made there
             }

@@ -27,6 +27,7 @@
 #include "core/session.h"
 #include "member/member.h"
 #include "routing/policy.h"
+#include "util/rv.h"
 #include "util/secret.h"
 #include "util/write_gate.h"
 
@@ -114,6 +115,21 @@ class Cluster {
 
     // --- login (shared by all sessions, as the specification requires) --
     CK_USER_TYPE loginState() const noexcept { return loginState_.load(std::memory_order_acquire); }
+    // Whether a member's result means the member, or our session or login
+    // on it, failed (route around it; the prober reopens and logs in again):
+    // member faults, and lost sessions. A member saying "not logged in" is a
+    // lost login only while the cluster is logged in (else it is the
+    // caller's answer).
+    bool lostMember(CK_RV rv) const noexcept {
+        switch (classify(rv)) {
+            case RvClass::MemberFault:
+                return true;
+            case RvClass::SessionLost:
+                return rv != CKR_USER_NOT_LOGGED_IN || loginState() == CKU_USER;
+            default:
+                return false;
+        }
+    }
     void login(Session& session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK_ULONG pinLen);
     void logout();
     void initPin(Session& session, CK_UTF8CHAR_PTR pin, CK_ULONG pinLen);

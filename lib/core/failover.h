@@ -25,7 +25,7 @@ CK_RV onAnyMember(Cluster& cluster, std::vector<unsigned> candidates, const char
         } catch (const CkError& e) {
             rv = e.rv();
         }
-        if (classify(rv) != RvClass::MemberFault) return rv;
+        if (!cluster.lostMember(rv)) return rv;
         cluster.memberFault(m, rv, what);
         std::erase(candidates, m);
     }

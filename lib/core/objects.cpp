@@ -141,7 +141,7 @@ std::vector<CK_OBJECT_HANDLE> resolveAll(Cluster& cluster, Session& session,
             handles[m] = resolveLocked(cluster, session, object, m, &several);
             if (several && ambiguous != nullptr) ambiguous->push_back(m);
         } catch (const CkError& e) {
-            if (classify(e.rv()) != RvClass::MemberFault) throw;
+            if (!cluster.lostMember(e.rv())) throw;
             cluster.memberFault(m, e.rv(), "resolving an object");
         }
     }
@@ -627,7 +627,7 @@ void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULO
             found =
                 findAll(cluster.member(reader), session.memberSessionLocked(reader), templ, count);
         } catch (const CkError& e) {
-            if (classify(e.rv()) != RvClass::MemberFault) throw;
+            if (!cluster.lostMember(e.rv())) throw;
             cluster.memberFault(reader, e.rv(), "C_FindObjects");
             continue;
         }

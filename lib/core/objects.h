@@ -51,7 +51,7 @@ CK_RV withObjectLocked(Cluster& cluster, Session& session, CK_OBJECT_HANDLE obje
         } catch (const CkError& e) {
             rv = e.rv();
         }
-        if (classify(rv) != RvClass::MemberFault) return rv;
+        if (!cluster.lostMember(rv)) return rv;
         cluster.memberFault(m, rv, what);
         std::erase(candidates, m);
     }

@@ -185,27 +185,32 @@ std::optional<Identity> decodeIdentity(std::span<const CK_BYTE> bytes) {
 
 // --- tombstones ---------------------------------------------------------------
 
-void tombstone(Cluster& cluster, Session& session, const Identity& identity,
-               std::span<const unsigned> members) {
-    Key key = encodeIdentity(identity);
-    std::vector<CK_BYTE> value = tombValue(key);
+CK_RV writeRecord(Member& member, CK_SESSION_HANDLE session, std::string_view label,
+                  std::span<const CK_BYTE> value) {
     CK_OBJECT_CLASS data = CKO_DATA;
     CK_BBOOL yes = CK_TRUE;
     CK_ATTRIBUTE templ[] = {
         {CKA_CLASS, &data, sizeof data},
         {CKA_TOKEN, &yes, sizeof yes},
         {CKA_PRIVATE, &yes, sizeof yes},
-        {CKA_LABEL, const_cast<char*>(kLabel), std::strlen(kLabel)},
+        {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
         {CKA_APPLICATION, const_cast<char*>(kApplication), sizeof kApplication - 1},
-        {CKA_VALUE, value.data(), value.size()}};
+        {CKA_VALUE, const_cast<CK_BYTE*>(value.data()), value.size()}};
+    CK_OBJECT_HANDLE made;
+    return member.call(&CK_FUNCTION_LIST::C_CreateObject, session, templ, CK_ULONG{6}, &made);
+}
+
+void tombstone(Cluster& cluster, Session& session, const Identity& identity,
+               std::span<const unsigned> members) {
+    Key key = encodeIdentity(identity);
+    std::vector<CK_BYTE> value = tombValue(key);
     for (unsigned m : members) {
         Member& member = cluster.member(m);
         CK_RV rv;
         try {
             CK_SESSION_HANDLE s = session.memberSessionLocked(m);
             if (tombstonesOn(member, s).count(key)) continue;
-            CK_OBJECT_HANDLE made;
-            rv = member.call(&CK_FUNCTION_LIST::C_CreateObject, s, templ, CK_ULONG{6}, &made);
+            rv = writeRecord(member, s, kLabel, value);
         } catch (const CkError& e) {
             rv = e.rv();
         }

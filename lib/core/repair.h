@@ -25,12 +25,14 @@
 
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "core/identity.h"
 
 namespace p11c {
 class Cluster;
+class Member;
 class Session;
 }  // namespace p11c
 
@@ -40,6 +42,12 @@ inline constexpr char kTombstoneLabel[] = "p11cluster tombstone";
 
 std::vector<CK_BYTE> encodeIdentity(const Identity& identity);
 std::optional<Identity> decodeIdentity(std::span<const CK_BYTE> bytes);
+
+// Creates one of the cluster's own records on a member: a private token
+// CKO_DATA object, CKA_APPLICATION "p11cluster", with `label` and `value`
+// (tombstones here, key views in core/views.h). Returns the member's CK_RV.
+CK_RV writeRecord(Member& member, CK_SESSION_HANDLE session, std::string_view label,
+                  std::span<const CK_BYTE> value);
 
 // Writes a tombstone for `identity` on each of `members` that can take it.
 void tombstone(Cluster& cluster, Session& session, const Identity& identity,

@@ -39,21 +39,6 @@ std::vector<CK_OBJECT_HANDLE> findRecords(Member& member, CK_SESSION_HANDLE sess
     return findAll(member, session, templ, 4);
 }
 
-CK_RV createRecord(Member& member, CK_SESSION_HANDLE session, const std::string& label,
-                   std::span<const CK_BYTE> value) {
-    CK_OBJECT_CLASS data = CKO_DATA;
-    CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE templ[] = {
-        {CKA_CLASS, &data, sizeof data},
-        {CKA_TOKEN, &yes, sizeof yes},
-        {CKA_PRIVATE, &yes, sizeof yes},
-        {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
-        {CKA_APPLICATION, const_cast<char*>(kApplication), sizeof kApplication - 1},
-        {CKA_VALUE, const_cast<CK_BYTE*>(value.data()), value.size()}};
-    CK_OBJECT_HANDLE made;
-    return member.call(&CK_FUNCTION_LIST::C_CreateObject, session, templ, CK_ULONG{6}, &made);
-}
-
 }  // namespace
 
 std::string labelFor(const Identity& identity) {
@@ -119,7 +104,7 @@ std::vector<unsigned> store(Cluster& cluster, Session& session, const Identity& 
             CK_SESSION_HANDLE s = session.memberSessionLocked(m);
             // One record per key: a new view replaces the old.
             for (CK_OBJECT_HANDLE old : findRecords(member, s, label)) destroyOn(member, s, old);
-            rv = createRecord(member, s, label, value);
+            rv = repair::writeRecord(member, s, label, value);
         } catch (const CkError& e) {
             rv = e.rv();
         }
@@ -248,7 +233,7 @@ Mended reconcile(Cluster& cluster, Session& session, std::span<const unsigned> l
                 CK_SESSION_HANDLE s = session.memberSessionLocked(m);
                 if (auto old = records[m].find(label); old != records[m].end())
                     for (CK_OBJECT_HANDLE h : old->second) destroyOn(member, s, h);
-                CK_RV rv = createRecord(member, s, label, *newest);
+                CK_RV rv = repair::writeRecord(member, s, label, *newest);
                 if (rv == CKR_OK) {
                     ++mended.copied;
                     continue;

@@ -155,7 +155,7 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
             result.made.push_back({target, made});
             continue;
         }
-        if (classify(rv) == RvClass::MemberFault) {
+        if (cluster.lostMember(rv)) {
             cluster.memberFault(target, rv, "key copy");
             result.faulted.push_back(target);
         }

@@ -23,21 +23,7 @@ struct BackupCluster : ClusterFixture {
         file = env.dir() + "/cluster.backup";
     }
 
-    // Runs `p11cluster ARGS` with the test PINs; returns the exit status and
-    // keeps what it printed in `output`.
-    int tool(const std::string& args) {
-        ::setenv("P11C_TEST_SO_PIN", kSoPin, 1);
-        ::setenv("P11C_TEST_USER_PIN", kUserPin, 1);
-        std::string out = env.dir() + "/tool.out";
-        std::string command = std::string(toolPath()) + " " + args + " --config " +
-                              env.configPath() + " >" + out + " 2>&1";
-        int status = std::system(command.c_str());
-        std::ifstream in(out);
-        std::ostringstream text;
-        text << in.rdbuf();
-        output = text.str();
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
+    int tool(const std::string& args) { return env.tool(args, &output); }
     int backupKey(const std::string& recoveryToken) {
         return tool("backup-key --recovery-module " + std::string(softhsmPath()) +
                     " --recovery-token " + recoveryToken +

@@ -19,17 +19,9 @@ struct DrillCluster {
         REQUIRE(env.initTransportKey() == 0);
     }
     int drill(const std::string& args) {
-        ::setenv("P11C_TEST_USER_PIN", kUserPin, 1);
-        std::string out = env.dir() + "/drill.out";
-        std::string command = std::string(toolPath()) + " drill --config " + env.configPath() +
-                              " --module " + clusterModulePath() +
-                              " --user-pin-env P11C_TEST_USER_PIN " + args + " >" + out + " 2>&1";
-        int status = std::system(command.c_str());
-        std::ifstream in(out);
-        std::ostringstream text;
-        text << in.rdbuf();
-        output = text.str();
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return env.tool("drill --module " + std::string(clusterModulePath()) +
+                            " --user-pin-env P11C_TEST_USER_PIN " + args,
+                        &output);
     }
     SoftHsmEnv env;
     MemberHosts hosts;

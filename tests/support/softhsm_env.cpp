@@ -64,11 +64,12 @@ int SoftHsmEnv::initTransportKey() const {
     return std::system(command.c_str());
 }
 
-int SoftHsmEnv::verify(std::string* output) const {
+int SoftHsmEnv::tool(const std::string& args, std::string* output) const {
+    ::setenv("P11C_TEST_SO_PIN", kSoPin, 1);
     ::setenv("P11C_TEST_USER_PIN", kUserPin, 1);
-    std::string out = dir_ + "/verify.out";
-    std::string command = std::string(toolPath()) + " verify --config " + configPath_ +
-                          " --user-pin-env P11C_TEST_USER_PIN >" + out + " 2>&1";
+    std::string out = dir_ + "/tool.out";
+    std::string command =
+        std::string(toolPath()) + " " + args + " --config " + configPath_ + " >" + out + " 2>&1";
     int status = std::system(command.c_str());
     if (output != nullptr) {
         std::ifstream in(out);
@@ -77,6 +78,10 @@ int SoftHsmEnv::verify(std::string* output) const {
         *output = text.str();
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int SoftHsmEnv::verify(std::string* output) const {
+    return tool("verify --user-pin-env P11C_TEST_USER_PIN", output);
 }
 
 std::string SoftHsmEnv::addToken(const std::string& label) {

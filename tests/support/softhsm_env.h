@@ -42,6 +42,10 @@ class SoftHsmEnv {
     // Runs `p11cluster init` (the transport key on every member), as an
     // operator would; returns the command's exit status.
     int initTransportKey() const;
+    // Runs `p11cluster ARGS --config <this env's>` with P11C_TEST_SO_PIN and
+    // P11C_TEST_USER_PIN set to the test PINs; returns its exit status and
+    // puts what it printed (stdout and stderr) in `output`.
+    int tool(const std::string& args, std::string* output = nullptr) const;
     // Runs `p11cluster verify`; returns its exit status and puts its
     // standard output in `output`.
     int verify(std::string* output = nullptr) const;
