@@ -153,6 +153,30 @@ class Host {
     PinDigest pinDigest(const CK_BYTE* pin, CK_ULONG len) const;
     CK_RV login(uint64_t client, CK_SESSION_HANDLE s, CK_USER_TYPE user, CK_BYTE* pin,
                 CK_ULONG len);
+    // Session objects, by handle: the client and session that made them.
+    // The token sees every client as one application, which would show each
+    // client the others' session objects: C_FindObjects leaves them out.
+    struct Owner {
+        uint64_t client;
+        CK_SESSION_HANDLE session;
+    };
+    std::map<CK_OBJECT_HANDLE, Owner> sessionObjects_;
+    // After a call that made an object: notes it if it is a session object.
+    CK_RV made(uint64_t client, CK_SESSION_HANDLE s, CK_RV rv, const CK_ULONG* handle) {
+        if (rv != CKR_OK) return rv;
+        CK_BBOOL token = CK_TRUE;
+        CK_ATTRIBUTE attr{CKA_TOKEN, &token, sizeof token};
+        if (fl_->C_GetAttributeValue(s, *handle, &attr, 1) == CKR_OK && token == CK_FALSE) {
+            std::lock_guard lock(mutex_);
+            sessionObjects_[*handle] = {client, s};
+        }
+        return rv;
+    }
+    // A session's objects end with it (mutex_ held).
+    void sessionClosedLocked(CK_SESSION_HANDLE s) {
+        std::erase_if(sessionObjects_,
+                      [&](const auto& entry) { return entry.second.session == s; });
+    }
     unsigned char salt_[16]{};
     std::mutex loginMutex_;  // taken before mutex_, never the other way
     std::map<std::pair<CK_SLOT_ID, CK_USER_TYPE>, PinDigest> logins_;
@@ -280,6 +304,7 @@ void Host::forget(uint64_t client) {
         auto it = clients_.find(client);
         if (it == clients_.end()) return;
         gone.sessions = std::move(it->second.sessions);
+        for (CK_SESSION_HANDLE s : gone.sessions) sessionClosedLocked(s);
         it->second.sessions.clear();
         it->second.slots.clear();
         it->second.user = false;
@@ -375,6 +400,7 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
                 CK_RV rv = f->C_CloseSession(session);
                 std::lock_guard lock(mutex_);
                 clients_[client].sessions.erase(session);
+                sessionClosedLocked(session);
                 clients_[client].slots.erase(session);
                 return rv;
             });
@@ -389,6 +415,7 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
                         if (onSlot == slot) mine.push_back(session);
                     for (CK_SESSION_HANDLE s : mine) {
                         c.sessions.erase(s);
+                        sessionClosedLocked(s);
                         c.slots.erase(s);
                     }
                 }
@@ -426,11 +453,25 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
                 return f->C_Logout(s);
             });
         case Fn::C_CreateObject:
-            return serveCall<HUlong, HTemplate, HOutValue<CK_ULONG>>(r, w, f->C_CreateObject);
+            return serveCall<HUlong, HTemplate, HOutValue<CK_ULONG>>(
+                r, w, [&](CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_ULONG* h) {
+                    return made(client, s, f->C_CreateObject(s, t, n, h), h);
+                });
         case Fn::C_CopyObject:
-            return serveCall<HUlong, HUlong, HTemplate, HOutValue<CK_ULONG>>(r, w, f->C_CopyObject);
+            return serveCall<HUlong, HUlong, HTemplate, HOutValue<CK_ULONG>>(
+                r, w,
+                [&](CK_SESSION_HANDLE s, CK_ULONG o, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_ULONG* h) {
+                    return made(client, s, f->C_CopyObject(s, o, t, n, h), h);
+                });
         case Fn::C_DestroyObject:
-            return serveCall<HUlong, HUlong>(r, w, f->C_DestroyObject);
+            return serveCall<HUlong, HUlong>(r, w, [&](CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o) {
+                CK_RV rv = f->C_DestroyObject(s, o);
+                if (rv == CKR_OK) {
+                    std::lock_guard lock(mutex_);
+                    sessionObjects_.erase(o);
+                }
+                return rv;
+            });
         case Fn::C_GetObjectSize:
             return serveCall<HUlong, HUlong, HOutValue<CK_ULONG>>(r, w, f->C_GetObjectSize);
         case Fn::C_GetAttributeValue:
@@ -440,7 +481,28 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
         case Fn::C_FindObjectsInit:
             return serveCall<HUlong, HTemplate>(r, w, f->C_FindObjectsInit);
         case Fn::C_FindObjects:
-            return serveCall<HUlong, HFound>(r, w, f->C_FindObjects);
+            // Other clients' session objects are theirs: not found here.
+            return serveCall<HUlong, HFound>(
+                r, w,
+                [&](CK_SESSION_HANDLE s, CK_OBJECT_HANDLE_PTR out, CK_ULONG max, CK_ULONG* n) {
+                    for (;;) {
+                        CK_RV rv = f->C_FindObjects(s, out, max, n);
+                        if (rv != CKR_OK || *n == 0) return rv;
+                        CK_ULONG kept = 0;
+                        {
+                            std::lock_guard lock(mutex_);
+                            for (CK_ULONG i = 0; i < *n; ++i) {
+                                auto it = sessionObjects_.find(out[i]);
+                                if (it == sessionObjects_.end() || it->second.client == client)
+                                    out[kept++] = out[i];
+                            }
+                        }
+                        if (kept > 0) {
+                            *n = kept;
+                            return rv;
+                        }
+                    }
+                });
         case Fn::C_FindObjectsFinal:
             return serveCall<HUlong>(r, w, f->C_FindObjectsFinal);
         case Fn::C_EncryptInit:
@@ -502,18 +564,35 @@ std::optional<CK_RV> Host::dispatch(uint64_t client, Fn fn, Reader& r, Writer& w
         case Fn::C_DecryptVerifyUpdate:
             return serveCall<HUlong, HIn, Bytes>(r, w, f->C_DecryptVerifyUpdate);
         case Fn::C_GenerateKey:
-            return serveCall<HUlong, HMech, HTemplate, HOutValue<CK_ULONG>>(r, w, f->C_GenerateKey);
+            return serveCall<HUlong, HMech, HTemplate, HOutValue<CK_ULONG>>(
+                r, w,
+                [&](CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR t, CK_ULONG n,
+                    CK_ULONG* h) { return made(client, s, f->C_GenerateKey(s, m, t, n, h), h); });
         case Fn::C_GenerateKeyPair:
             return serveCall<HUlong, HMech, HTemplate, HTemplate, HOutValue<CK_ULONG>,
-                             HOutValue<CK_ULONG>>(r, w, f->C_GenerateKeyPair);
+                             HOutValue<CK_ULONG>>(
+                r, w,
+                [&](CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR pt, CK_ULONG pn,
+                    CK_ATTRIBUTE_PTR vt, CK_ULONG vn, CK_ULONG* pub, CK_ULONG* priv) {
+                    CK_RV rv = f->C_GenerateKeyPair(s, m, pt, pn, vt, vn, pub, priv);
+                    made(client, s, rv, pub);
+                    return made(client, s, rv, priv);
+                });
         case Fn::C_WrapKey:
             return serveCall<HUlong, HMech, HUlong, HUlong, Bytes>(r, w, f->C_WrapKey);
         case Fn::C_UnwrapKey:
             return serveCall<HUlong, HMech, HUlong, HIn, HTemplate, HOutValue<CK_ULONG>>(
-                r, w, f->C_UnwrapKey);
+                r, w,
+                [&](CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_BYTE_PTR in,
+                    CK_ULONG inLen, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_ULONG* h) {
+                    return made(client, s, f->C_UnwrapKey(s, m, k, in, inLen, t, n, h), h);
+                });
         case Fn::C_DeriveKey:
-            return serveCall<HUlong, HMech, HUlong, HTemplate, HOutValue<CK_ULONG>>(r, w,
-                                                                                    f->C_DeriveKey);
+            return serveCall<HUlong, HMech, HUlong, HTemplate, HOutValue<CK_ULONG>>(
+                r, w,
+                [&](CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k, CK_ATTRIBUTE_PTR t,
+                    CK_ULONG n,
+                    CK_ULONG* h) { return made(client, s, f->C_DeriveKey(s, m, k, t, n, h), h); });
         case Fn::C_SeedRandom:
             return serveCall<HUlong, HIn>(r, w, f->C_SeedRandom);
         case Fn::C_GenerateRandom:

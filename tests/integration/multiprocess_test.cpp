@@ -104,3 +104,66 @@ TEST_CASE("two processes generating keys at once: every key on every member, onc
                   .size() == 2 * kKeys);
     }
 }
+
+namespace {
+
+// In a child process: how many objects labelled `label` it finds through
+// the cluster (exit status; 100 + the C_* step that failed otherwise).
+int countInChild(const std::string& label, int go) {
+    char byte;
+    if (::read(go, &byte, 1) != 1) return 114;
+    Module module(clusterModulePath());
+    CK_FUNCTION_LIST* p11 = module.fn();
+    if (p11->C_Initialize(nullptr) != CKR_OK) return 110;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    if (p11->C_GetSlotList(CK_TRUE, &slot, &n) != CKR_OK || n != 1) return 111;
+    CK_SESSION_HANDLE s;
+    if (p11->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &s) !=
+        CKR_OK)
+        return 112;
+    CK_RV rv = p11->C_Login(s, CKU_USER, pin(kUserPin), pinLen(kUserPin));
+    if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) return 113;
+    CK_ATTRIBUTE templ{CKA_LABEL, const_cast<char*>(label.data()), label.size()};
+    size_t found = findObjects(p11, s, {templ}).size();
+    p11->C_Finalize(nullptr);
+    return static_cast<int>(found);
+}
+
+}  // namespace
+
+TEST_CASE("another process does not find this process's session objects through member hosts",
+          "[processes]") {
+    ClusterFixture f;
+    MemberHosts hosts(f.env);
+    f.env.writeConfig("label = \"test-cluster\"\n", hosts.memberTables());
+    REQUIRE(f.env.initTransportKey() == 0);
+    int go[2];
+    REQUIRE(::pipe(go) == 0);
+    pid_t children[2];
+    for (int c = 0; c < 2; ++c) {
+        children[c] = ::fork();
+        REQUIRE(children[c] >= 0);
+        if (children[c] == 0) ::_exit(countInChild(c == 0 ? "only-mine" : "everyone's", go[0]));
+    }
+    f.start();
+    CK_OBJECT_CLASS data = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    std::string mine = "only-mine", shared = "everyone's";
+    CK_ATTRIBUTE session[] = {{CKA_CLASS, &data, sizeof data},
+                              {CKA_TOKEN, &no, 1},
+                              {CKA_LABEL, mine.data(), mine.size()}};
+    CK_ATTRIBUTE token[] = {{CKA_CLASS, &data, sizeof data},
+                            {CKA_TOKEN, &yes, 1},
+                            {CKA_LABEL, shared.data(), shared.size()}};
+    CK_OBJECT_HANDLE h;
+    REQUIRE_OK(f.p11()->C_CreateObject(f.session, session, 3, &h));
+    REQUIRE_OK(f.p11()->C_CreateObject(f.session, token, 3, &h));
+    CK_ATTRIBUTE byLabel{CKA_LABEL, mine.data(), mine.size()};
+    CHECK(findObjects(f.p11(), f.session, {byLabel}).size() == 1);  // this process sees it
+    REQUIRE(::write(go[1], "gg", 2) == 2);
+    int status[2];
+    for (int c = 0; c < 2; ++c) REQUIRE(::waitpid(children[c], &status[c], 0) == children[c]);
+    CHECK(WEXITSTATUS(status[0]) == 0);  // the other process: not its session object
+    CHECK(WEXITSTATUS(status[1]) == 1);  // ... but the token object, yes
+}
