@@ -52,7 +52,7 @@ class Chaos {
     Chaos() : hosts_(env_, true), module_(clusterModulePath()), statusDir_(env_.dir() + "/status") {
         ::mkdir(statusDir_.c_str(), 0700);
         env_.writeConfig(
-            "label = \"chaos\"\nwrite_quorum = \"majority\"\ncall_timeout_ms = 1000\n"
+            "label = \"chaos\"\nwrite_quorum = \"majority\"\ncall_timeout_ms = 2000\n"
             "status_dir = \"" +
                 statusDir_ + "\"\n",
             hosts_.memberTables());
@@ -213,7 +213,7 @@ TEST_CASE("chaos: members killed, frozen and restarted while threads work", "[.c
     bool converged = true;
     while (Clock::now() < end) {
         MemberHost& victim = chaos.hosts_[random() % 3];
-        auto pause = std::chrono::milliseconds(500 + random() % 2000);
+        auto pause = std::chrono::milliseconds(1000 + random() % 3000);
         switch (random() % 3) {
             case 0:
                 victim.kill();
