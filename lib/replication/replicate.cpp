@@ -133,6 +133,8 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
         exported = exportObject(from, fromSession, key, transport, kTransportWrap);
     } catch (const CkError& e) {
         result.notWrappable = e.rv() == CKR_KEY_NOT_WRAPPABLE;
+        // The source failed: marked, so that a generation tries elsewhere.
+        if (cluster.lostMember(e.rv())) cluster.memberFault(source, e.rv(), "key copy");
         log::error("member ", from.name(),
                    ": reading or wrapping a key to copy it failed: ", rvName(e.rv()));
         result.missed.assign(targets.begin(), targets.end());
