@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -121,9 +122,10 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
     const toml::table* table = node->as_table();
     if (table == nullptr)
         reader.fail("cluster", std::string("expected a table, got ") + Reader::typeName(*node));
-    reader.rejectUnknown(*table, "cluster.",
-                         {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone",
-                          "call_timeout_ms", "status_dir", "replay_limit_bytes"});
+    reader.rejectUnknown(
+        *table, "cluster.",
+        {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone", "call_timeout_ms",
+         "status_dir", "replay_limit_bytes", "spill_in_flight"});
     Cluster& cluster = config.cluster;
     if (auto label = reader.string(*table, "cluster.", "label")) {
         if (label->empty() || label->size() > 32)
@@ -145,6 +147,8 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
         cluster.policy = *policy;
     }
     if (auto zone = reader.string(*table, "cluster.", "local_zone")) cluster.localZone = *zone;
+    if (auto spill = reader.integer(*table, "cluster.", "spill_in_flight", 1, 1'000'000))
+        cluster.spillInFlight = static_cast<unsigned>(*spill);
     if (auto dir = reader.string(*table, "cluster.", "status_dir")) {
         if (dir->empty() || (*dir)[0] != '/')
             reader.fail("cluster.status_dir", "must be an absolute directory path");
@@ -223,6 +227,10 @@ void parseMembers(const Reader& reader, const toml::table& root, Config& config)
     }
     if (config.members.empty())
         reader.fail("member", "no [[member]] entries; a cluster needs at least one");
+    const std::string& local = config.cluster.localZone;
+    if (!local.empty() && std::none_of(config.members.begin(), config.members.end(),
+                                       [&](const Member& m) { return m.zone == local; }))
+        reader.fail("cluster.local_zone", "no member is in zone \"" + local + "\"");
     const auto& quorum = config.cluster.writeQuorum;
     if (quorum.kind == QuorumKind::Count && quorum.count > config.members.size())
         reader.fail("cluster.write_quorum",

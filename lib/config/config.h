@@ -49,6 +49,9 @@ struct Cluster {
     WriteQuorum writeQuorum;
     std::string policy = "round-robin";
     std::string localZone;
+    // The local zone counts as saturated, and other zones share its work,
+    // when each of its members has this many calls in flight.
+    unsigned spillInFlight = 8;
     unsigned callTimeoutMs = 2000;
     // How much of a multi-part operation's input is kept to replay it on
     // another member if its member fails mid-way (0: never replayed).

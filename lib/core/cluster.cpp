@@ -73,13 +73,16 @@ std::unique_ptr<Cluster> Cluster::start(config::Config config) {
     }
     std::vector<const routing::MemberStats*> stats;
     for (auto& m : cluster->members_) stats.push_back(&m->stats());
-    cluster->policy_ = routing::makePolicy(cluster->config_.cluster.policy, std::move(stats));
+    const config::Cluster& settings = cluster->config_.cluster;
+    cluster->router_ = std::make_unique<routing::Router>(
+        routing::RouterSettings{settings.policy, settings.localZone, settings.spillInFlight},
+        routing::PolicyContext{std::move(stats)});
     cluster->objects_.reset(cluster->memberCount());
     cluster->transport_.assign(cluster->memberCount(), 0);
     cluster->internal_.resize(cluster->memberCount());
     cluster->computeMechanisms();
     log::info("cluster \"", cluster->config_.cluster.label, "\" started with ",
-              cluster->memberCount(), " members, policy ", cluster->policy_->name());
+              cluster->memberCount(), " members, policy ", cluster->router_->policyName());
     return cluster;
 }
 
@@ -251,13 +254,7 @@ std::vector<unsigned> Cluster::allMembers() const {
 
 unsigned Cluster::pick(std::span<const unsigned> candidates) {
     if (candidates.empty()) throw CkError(CKR_DEVICE_ERROR);
-    // Standby members take work only when no active member can.
-    unsigned buffer[64];
-    size_t active = 0;
-    for (unsigned m : candidates)
-        if (!members_[m]->standby() && active < std::size(buffer)) buffer[active++] = m;
-    if (active > 0) return policy_->pick(std::span<const unsigned>(buffer, active));
-    return policy_->pick(candidates);
+    return router_->pick(candidates);
 }
 
 void Cluster::memberFault(unsigned member, CK_RV rv, const char* during) {

@@ -56,8 +56,9 @@ class Cluster {
     void mechanismInfo(CK_MECHANISM_TYPE type, CK_MECHANISM_INFO& info) const;
 
     // --- routing ---------------------------------------------------------
-    // Picks a serving member among `candidates` (active members first,
-    // standby only when no active one is a candidate). Throws
+    // Picks a serving member among `candidates` by the routing tiers and
+    // policy (routing::Router: local zone first, standby only when no
+    // active member is a candidate). Throws
     // CKR_DEVICE_ERROR when none is serving.
     unsigned pick(std::span<const unsigned> candidates);
     std::vector<unsigned> servingMembers() const;
@@ -167,7 +168,7 @@ class Cluster {
     config::Config config_;
     std::vector<std::unique_ptr<Member>> members_;
     std::vector<std::atomic<CK_SESSION_HANDLE>> anchors_;
-    std::unique_ptr<routing::Policy> policy_;
+    std::unique_ptr<routing::Router> router_;
     SessionTable sessions_;
     ObjectIndex objects_;
 

@@ -20,6 +20,7 @@ Member::Member(unsigned index, config::Member config, std::shared_ptr<ModuleLibr
     : index_(index), config_(std::move(config)), module_(std::move(module)), slot_(slot) {
     stats_.weight = config_.weight;
     stats_.zone = config_.zone;
+    stats_.standby = config_.role == config::Role::Standby;
 }
 
 std::unique_ptr<Member> Member::connect(unsigned index, const config::Member& config,

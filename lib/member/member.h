@@ -81,10 +81,12 @@ class Member {
         stats_.operations.fetch_add(1, std::memory_order_relaxed);
         const auto start = std::chrono::steady_clock::now();
         CK_RV rv = (module_->functions()->*fn)(args...);
-        const auto ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                  std::chrono::steady_clock::now() - start)
-                                                  .count());
-        stats_.noteLatency(ns);
+        const auto end = std::chrono::steady_clock::now();
+        const auto ns = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
+        stats_.noteLatency(
+            ns,
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end.time_since_epoch()).count());
         latency_.record(ns);
         if (rv != CKR_OK) noteResult(rv);
         return rv;

@@ -81,6 +81,19 @@ TEST_CASE("a numeric write quorum counts members and may not exceed them") {
                Catch::Contains("cluster.write_quorum") && Catch::Contains("only 1"));
 }
 
+TEST_CASE("routing settings: the policy, the local zone and the spill threshold") {
+    auto config = p11c::config::parse(std::string("[cluster]\npolicy = \"latency-aware\"\n"
+                                                  "local_zone = \"z1\"\nspill_in_flight = 3\n") +
+                                          kMember + "zone = \"z1\"\n",
+                                      "/etc/test.toml");
+    CHECK(config.cluster.policy == "latency-aware");
+    CHECK(config.cluster.localZone == "z1");
+    CHECK(config.cluster.spillInFlight == 3);
+    for (const char* policy : {"round-robin", "random", "weighted", "least-outstanding"})
+        CHECK_NOTHROW(p11c::config::parse(
+            std::string("[cluster]\npolicy = \"") + policy + "\"\n" + kMember, "/etc/test.toml"));
+}
+
 TEST_CASE("bad configurations name the file, the key and the problem") {
     using Catch::Contains;
     CHECK_THAT(errorOf("[cluster\n"), Contains("/etc/test.toml:1:") && Contains("syntax error"));
@@ -92,6 +105,11 @@ TEST_CASE("bad configurations name the file, the key and the problem") {
                Contains("cluster.write_quorum"));
     CHECK_THAT(errorOf(std::string("[cluster]\npolicy = \"fastest\"\n") + kMember),
                Contains("cluster.policy: unknown policy \"fastest\""));
+    CHECK_THAT(
+        errorOf(std::string("[cluster]\nlocal_zone = \"z9\"\n") + kMember + "zone = \"z1\"\n"),
+        Contains("cluster.local_zone: no member is in zone \"z9\""));
+    CHECK_THAT(errorOf(std::string("[cluster]\nspill_in_flight = 0\n") + kMember),
+               Contains("cluster.spill_in_flight: must be between 1 and"));
     CHECK_THAT(errorOf("[cluster]\n"), Contains("member: no [[member]] entries"));
     CHECK_THAT(errorOf(std::string("[cluster]\n") + kMember + kMember),
                Contains("member[1].name: duplicate member name \"a\""));
