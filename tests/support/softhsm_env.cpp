@@ -25,6 +25,9 @@ const char* clusterModulePath() {
 const char* toolPath() {
     return P11C_TOOL_PATH;
 }
+const char* simHsmPath() {
+    return P11C_SIMHSM_PATH;
+}
 
 namespace {
 

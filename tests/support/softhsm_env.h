@@ -19,6 +19,7 @@ inline constexpr const char* kSoPin = "5678";
 const char* softhsmPath();        // the SoftHSM module
 const char* clusterModulePath();  // libp11cluster.so under test
 const char* toolPath();           // the p11cluster command under test
+const char* simHsmPath();         // the simulated network HSM (sim_hsm.cpp)
 
 class SoftHsmEnv {
   public:
