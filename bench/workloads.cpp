@@ -192,9 +192,11 @@ class EcKeygenWorkload : public Workload {
         return {};
     }
     void prepare(Worker&) const override {}
-    Outcome once(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, Worker&) const override {
+    Outcome once(CK_FUNCTION_LIST* p11, CK_SESSION_HANDLE s, Worker& w) const override {
         CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
-        Outcome o = generateEc(p11, s, label_, pub, priv);
+        // Each thread's keys have a label and id of their own: two threads
+        // never hold key pairs that differ only in their key material.
+        Outcome o = generateEc(p11, s, label_ + "-" + std::to_string(w.index), pub, priv);
         if (o.rv != CKR_OK) return o;
         CK_RV rvPriv = p11->C_DestroyObject(s, priv);
         CK_RV rvPub = p11->C_DestroyObject(s, pub);

@@ -254,6 +254,7 @@ std::vector<unsigned> Cluster::allMembers() const {
 
 unsigned Cluster::pick(std::span<const unsigned> candidates) {
     if (candidates.empty()) throw CkError(CKR_DEVICE_ERROR);
+    if (candidates.size() == 1) return candidates[0];  // nothing to choose
     return router_->pick(candidates);
 }
 

@@ -64,13 +64,14 @@ CK_RV updateOn(Cluster& cluster, Session& session, Member& m, CK_SESSION_HANDLE 
 void started(Cluster& cluster, Session::Operation& op, unsigned member, CK_SESSION_HANDLE s,
              const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE key) {
     op.active = true;
+    op.assigned.set(cluster.member(member).stats());
     op.member = member;
     op.memberSession = s;
     op.key = key;
     op.input.clear();
     op.parts.clear();
     op.output = 0;
-    remote::Writer w;
+    remote::Writer w(std::move(op.mechanism));  // the session's last buffer, reused
     op.replayable =
         cluster.config().cluster.replayLimitBytes > 0 && remote::writeMechanism(w, mechanism);
     op.mechanism = std::move(w.buffer());
@@ -125,6 +126,7 @@ CK_RV restart(Cluster& cluster, Session& session, OpKind kind, Session::Operatio
             return CKR_FUNCTION_FAILED;
         }
         op.member = m;
+        op.assigned.set(member.stats());
         op.memberSession = s;
         return CKR_OK;
     };

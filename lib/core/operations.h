@@ -105,7 +105,7 @@ CK_RV step(Session& session, Cluster& cluster, OpKind kind, Ending ending, bool 
         cluster.memberFault(op.member, rv, "an operation");
         rv = restart(cluster, session, kind, op);
         if (rv != CKR_OK) {
-            op.active = false;
+            op.end();
             return rv;
         }
     }
@@ -121,7 +121,7 @@ CK_RV step(Session& session, Cluster& cluster, OpKind kind, Ending ending, bool 
             ends = rv != CKR_BUFFER_TOO_SMALL && !(rv == CKR_OK && lengthQuery);
             break;
     }
-    if (ends) op.active = false;
+    if (ends) op.end();
     if (rv == CKR_OK && ending == Ending::Update) recorded(cluster, op, update);
     return rv;
 }
@@ -142,7 +142,10 @@ CK_RV dual(Session& session, Cluster& cluster, OpKind a, OpKind b, Call&& call) 
     } catch (const CkError& e) {
         rv = e.rv();
     }
-    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) first.active = second.active = false;
+    if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL) {
+        first.end();
+        second.end();
+    }
     if (classify(rv) == RvClass::MemberFault) cluster.memberFault(first.member, rv, "an operation");
     return rv;
 }

@@ -17,8 +17,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+
 #include <unordered_map>
 #include <vector>
+#include "routing/policy.h"
 
 namespace p11c {
 
@@ -61,6 +63,11 @@ class Session {
         std::vector<Part> parts;
         uint64_t output = 0;  // update output delivered to the caller so far
         bool replayable = false;
+        routing::Assignment assigned;  // counts the operation on its member
+        void end() noexcept {
+            active = false;
+            assigned.release();
+        }
     };
     Operation& op(OpKind kind) noexcept { return ops_[static_cast<unsigned>(kind)]; }
     // The member of any active operation, or -1: new operations in the same

@@ -17,12 +17,13 @@ class LatencyHistogram {
         25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
     static constexpr size_t kBuckets = kBoundsUs.size() + 1;
 
-    void record(uint64_t ns) noexcept {
+    // One call of `ns`, standing for `weight` calls (a sampled call).
+    void record(uint64_t ns, uint64_t weight = 1) noexcept {
         const uint64_t us = ns / 1000;
         size_t i = 0;
         while (i < kBoundsUs.size() && us > kBoundsUs[i]) ++i;
-        counts_[i].fetch_add(1, std::memory_order_relaxed);
-        sumNs_.fetch_add(ns, std::memory_order_relaxed);
+        counts_[i].fetch_add(weight, std::memory_order_relaxed);
+        sumNs_.fetch_add(ns * weight, std::memory_order_relaxed);
     }
 
     struct Snapshot {

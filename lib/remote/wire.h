@@ -17,6 +17,10 @@ inline constexpr uint32_t kMaxMessage = 64u << 20;
 
 class Writer {
   public:
+    Writer() = default;
+    // Writes into `reuse`'s storage (emptied first): no allocation when it
+    // is large enough already.
+    explicit Writer(std::vector<uint8_t>&& reuse) : buf_(std::move(reuse)) { buf_.clear(); }
     void u8(uint8_t v) { buf_.push_back(v); }
     void u32(uint32_t v) { raw(&v, sizeof v); }
     void u64(uint64_t v) { raw(&v, sizeof v); }

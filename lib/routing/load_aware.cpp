@@ -75,8 +75,8 @@ class LowestCost : public Policy {
     std::atomic<uint64_t> turn_{0};
 };
 
-// Fewest calls in flight; among equals, a clearly lower latency (a member
-// not measured yet counts as fastest, so that it is measured).
+// The least load (calls in flight and operations begun); among equals, a clearly lower latency (a
+// member not measured yet counts as fastest, so that it is measured).
 class LeastOutstanding final : public LowestCost {
   public:
     using LowestCost::LowestCost;
@@ -85,8 +85,7 @@ class LeastOutstanding final : public LowestCost {
   private:
     bool needsClock() const noexcept override { return false; }
     Cost cost(unsigned m, int64_t) const noexcept override {
-        return {stats(m).inFlight.load(std::memory_order_relaxed),
-                stats(m).latencyNs.load(std::memory_order_relaxed)};
+        return {stats(m).load(), stats(m).latencyNs.load(std::memory_order_relaxed)};
     }
 };
 
@@ -102,8 +101,7 @@ class LatencyAware final : public LowestCost {
     bool needsClock() const noexcept override { return true; }
     Cost cost(unsigned m, int64_t now) const noexcept override {
         const MemberStats& s = stats(m);
-        return {0, s.agedLatencyNs(now, kHalfLifeNs) *
-                       (uint64_t{s.inFlight.load(std::memory_order_relaxed)} + 1)};
+        return {0, s.agedLatencyNs(now, kHalfLifeNs) * (uint64_t{s.load()} + 1)};
     }
 };
 

@@ -44,7 +44,10 @@ struct MemberStats {
     unsigned weight = 1;
     std::string zone;
     bool standby = false;
-    std::atomic<uint32_t> inFlight{0};
+    std::atomic<uint32_t> inFlight{0};  // calls into the member running now
+    // Operations begun on the member (*Init) and not ended yet: a signature
+    // between its C_SignInit and its C_Sign is the member's work too.
+    std::atomic<uint32_t> assigned{0};
     std::atomic<uint64_t> operations{0};
     std::atomic<uint64_t> errors{0};
     // Peak-sensitive moving average of call latency, in ns: a sample above
@@ -57,6 +60,12 @@ struct MemberStats {
         latencyNs.store(old == 0 || ns >= old ? ns : old - old / 8 + ns / 8,
                         std::memory_order_relaxed);
         sampledAtNs.store(nowNs, std::memory_order_relaxed);
+    }
+    // The member's load as the policies see it: calls running plus
+    // operations begun (a call of a begun operation counts twice, alike on
+    // every member).
+    uint32_t load() const noexcept {
+        return inFlight.load(std::memory_order_relaxed) + assigned.load(std::memory_order_relaxed);
     }
     // The latency estimate, halved for every `halfLifeNs` without a sample,
     // so that a member once slow is tried again after a while.
@@ -117,6 +126,28 @@ class Router {
     RouterSettings settings_;
     Members members_;
     std::unique_ptr<Policy> policy_;
+};
+
+// Counts one begun operation on a member (MemberStats::assigned) until it
+// is released, moved to another member, or destroyed.
+class Assignment {
+  public:
+    Assignment() = default;
+    ~Assignment() { release(); }
+    Assignment(const Assignment&) = delete;
+    Assignment& operator=(const Assignment&) = delete;
+    void set(MemberStats& stats) noexcept {
+        release();
+        stats_ = &stats;
+        stats_->assigned.fetch_add(1, std::memory_order_relaxed);
+    }
+    void release() noexcept {
+        if (stats_ != nullptr) stats_->assigned.fetch_sub(1, std::memory_order_relaxed);
+        stats_ = nullptr;
+    }
+
+  private:
+    MemberStats* stats_ = nullptr;
 };
 
 // Counts one call in flight on a member for as long as it lives.

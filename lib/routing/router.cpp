@@ -23,8 +23,7 @@ unsigned Router::pick(std::span<const unsigned> candidates) noexcept {
             if (nStandby < std::size(standby)) standby[nStandby++] = m;
         } else if (!zoned || s.zone == settings_.localZone) {
             if (nLocal < std::size(local)) local[nLocal++] = m;
-            saturated =
-                saturated && s.inFlight.load(std::memory_order_relaxed) >= settings_.spillInFlight;
+            saturated = saturated && s.load() >= settings_.spillInFlight;
         } else if (nOther < std::size(other)) {
             other[nOther++] = m;
         }

@@ -239,3 +239,22 @@ TEST_CASE("routing: standby members serve only when no active member can") {
     CHECK(router.pick(std::vector<unsigned>{2}) == 2);
     CHECK(router.policyName() == std::string("round-robin"));
 }
+
+TEST_CASE("routing: an operation begun on a member counts as its load until it ends") {
+    Fleet fleet(2);
+    auto lo = fleet.policy("least-outstanding");
+    {
+        Assignment begun;  // a C_SignInit on member 0, its C_Sign still to come
+        begun.set(fleet[0]);
+        CHECK(fleet[0].load() == 1);
+        CHECK(lo->pick(fleet.all()) == 1);
+        begun.set(fleet[1]);  // moved to member 1 (failover)
+        CHECK(fleet[0].load() == 0);
+        CHECK(fleet[1].load() == 1);
+        CHECK(lo->pick(fleet.all()) == 0);
+        begun.release();  // ended
+        CHECK(fleet[1].load() == 0);
+        begun.set(fleet[1]);
+    }  // the session closed with the operation open
+    CHECK(fleet[1].load() == 0);
+}
