@@ -130,15 +130,20 @@ void printHuman(const toml::table& report) {
                   << ")\n";
         std::cout << "  " << std::setw(12) << "member" << std::setw(10) << "health" << std::setw(11)
                   << "in-flight" << std::setw(12) << "operations" << std::setw(8) << "errors"
-                  << std::setw(13) << "latency us" << std::setw(12) << "needs-sync"
-                  << "missing\n";
+                  << std::setw(13) << "latency us" << std::setw(12) << "needs-sync" << std::setw(9)
+                  << "missing"
+                  << "lag (writes, s)\n";
         for (const auto& mnode : *p["member"].as_array()) {
             const toml::table& m = *mnode.as_table();
             std::cout << "  " << std::setw(12) << text(m["name"]) << std::setw(10)
                       << text(m["health"]) << std::setw(11) << text(m["in_flight"]) << std::setw(12)
                       << text(m["operations"]) << std::setw(8) << text(m["errors"]) << std::setw(13)
                       << text(m["latency_us"]) << std::setw(12) << text(m["needs_sync"])
-                      << text(m["missing_objects"]) << "\n";
+                      << std::setw(9) << text(m["missing_objects"])
+                      << (m["sync"].value_or(std::string("sync")) == "async"
+                              ? text(m["lag_writes"]) + ", " + text(m["lag_seconds"])
+                              : std::string("-"))
+                      << "\n";
         }
     }
     if (report["processes"].as_array()->empty())
@@ -186,6 +191,12 @@ void printPrometheus(const toml::table& report) {
          "Whether the member has writes to catch up on (1) or not (0)."},
         {"p11cluster_member_missing_objects", "gauge",
          "Objects the process knows the member lacks (repair will copy them)."},
+        {"p11cluster_member_replication_lag_writes", "gauge",
+         "Caller writes an asynchronous member has not applied yet (0 for synchronous members)."},
+        {"p11cluster_member_replication_lag_seconds", "gauge",
+         "Age of the oldest write an asynchronous member has not applied yet."},
+        {"p11cluster_member_replication_lag_worst_seconds", "gauge",
+         "The longest an asynchronous member took to apply a write, since the process started."},
         {"p11cluster_member_call_duration_seconds", "histogram",
          "Duration of calls to the member, as the process measured them."},
     };
@@ -235,6 +246,14 @@ void printPrometheus(const toml::table& report) {
                 } else if (name == "p11cluster_member_missing_objects") {
                     std::cout << name << "{" << labels << "} " << integer("missing_objects")
                               << "\n";
+                } else if (name == "p11cluster_member_replication_lag_writes") {
+                    std::cout << name << "{" << labels << "} " << integer("lag_writes") << "\n";
+                } else if (name == "p11cluster_member_replication_lag_seconds") {
+                    std::cout << name << "{" << labels << "} " << m["lag_seconds"].value_or(0.0)
+                              << "\n";
+                } else if (name == "p11cluster_member_replication_lag_worst_seconds") {
+                    std::cout << name << "{" << labels << "} "
+                              << m["lag_worst_seconds"].value_or(0.0) << "\n";
                 } else if (const auto* buckets = m["latency_buckets"].as_array()) {
                     uint64_t cumulative = 0;
                     for (size_t i = 0; i < buckets->size(); ++i) {

@@ -125,7 +125,7 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
     reader.rejectUnknown(
         *table, "cluster.",
         {"label", "serial", "slot_id", "write_quorum", "policy", "local_zone", "call_timeout_ms",
-         "status_dir", "replay_limit_bytes", "spill_in_flight"});
+         "status_dir", "replay_limit_bytes", "spill_in_flight", "writes_without_sync"});
     Cluster& cluster = config.cluster;
     if (auto label = reader.string(*table, "cluster.", "label")) {
         if (label->empty() || label->size() > 32)
@@ -149,6 +149,13 @@ void parseCluster(const Reader& reader, const toml::table& root, Config& config)
     if (auto zone = reader.string(*table, "cluster.", "local_zone")) cluster.localZone = *zone;
     if (auto spill = reader.integer(*table, "cluster.", "spill_in_flight", 1, 1'000'000))
         cluster.spillInFlight = static_cast<unsigned>(*spill);
+    if (auto rule = reader.string(*table, "cluster.", "writes_without_sync")) {
+        if (*rule == "accept")
+            cluster.acceptWritesOnAsync = true;
+        else if (*rule != "refuse")
+            reader.fail("cluster.writes_without_sync",
+                        "expected \"refuse\" or \"accept\", got \"" + *rule + "\"");
+    }
     if (auto dir = reader.string(*table, "cluster.", "status_dir")) {
         if (dir->empty() || (*dir)[0] != '/')
             reader.fail("cluster.status_dir", "must be an absolute directory path");
@@ -170,9 +177,9 @@ void checkPinFile(const Reader& reader, const std::string& key, const std::strin
 }
 
 Member parseMember(const Reader& reader, const toml::table& table, const std::string& prefix) {
-    reader.rejectUnknown(
-        table, prefix,
-        {"name", "module", "remote", "token", "zone", "weight", "role", "pin_file", "pin_env"});
+    reader.rejectUnknown(table, prefix,
+                         {"name", "module", "remote", "token", "zone", "weight", "role", "sync",
+                          "pin_file", "pin_env"});
     Member member;
     member.name = reader.requiredString(table, prefix, "name");
     auto module = reader.string(table, prefix, "module");
@@ -198,6 +205,12 @@ Member parseMember(const Reader& reader, const toml::table& table, const std::st
             reader.fail(prefix + "role",
                         "expected \"active\" or \"standby\", got \"" + *role + "\"");
         }
+    }
+    if (auto sync = reader.string(table, prefix, "sync")) {
+        if (*sync == "async")
+            member.async = true;
+        else if (*sync != "sync")
+            reader.fail(prefix + "sync", "expected \"sync\" or \"async\", got \"" + *sync + "\"");
     }
     member.pinFile = reader.string(table, prefix, "pin_file");
     if (member.pinFile) checkPinFile(reader, prefix + "pin_file", *member.pinFile);
@@ -231,11 +244,18 @@ void parseMembers(const Reader& reader, const toml::table& root, Config& config)
     if (!local.empty() && std::none_of(config.members.begin(), config.members.end(),
                                        [&](const Member& m) { return m.zone == local; }))
         reader.fail("cluster.local_zone", "no member is in zone \"" + local + "\"");
+    if (std::all_of(config.members.begin(), config.members.end(),
+                    [](const Member& m) { return m.async; }))
+        reader.fail("member", "every member is sync = \"async\"; at least one must be synchronous");
     const auto& quorum = config.cluster.writeQuorum;
-    if (quorum.kind == QuorumKind::Count && quorum.count > config.members.size())
-        reader.fail("cluster.write_quorum",
-                    "asks for " + std::to_string(quorum.count) + " members but only " +
-                        std::to_string(config.members.size()) + " are configured");
+    const auto synchronous = static_cast<size_t>(std::count_if(
+        config.members.begin(), config.members.end(), [](const Member& m) { return !m.async; }));
+    if (quorum.kind == QuorumKind::Count && quorum.count > synchronous)
+        reader.fail(
+            "cluster.write_quorum",
+            "asks for " + std::to_string(quorum.count) + " members but only " +
+                std::to_string(synchronous) +
+                (synchronous == config.members.size() ? " are configured" : " are synchronous"));
 }
 
 }  // namespace

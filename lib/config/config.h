@@ -38,6 +38,9 @@ struct Member {
     std::string zone;
     unsigned weight = 1;
     Role role = Role::Active;
+    // Asynchronous (sync = "async"): caller writes do not wait for it; it
+    // is caught up by repair in the background (a member of a remote zone).
+    bool async = false;
     std::optional<std::string> pinFile;  // per-member user PIN from a file
     std::optional<std::string> pinEnv;   // ... or from an environment variable
 };
@@ -52,6 +55,10 @@ struct Cluster {
     // The local zone counts as saturated, and other zones share its work,
     // when each of its members has this many calls in flight.
     unsigned spillInFlight = 8;
+    // When no synchronous member takes writes (the local zone is down):
+    // refuse writes, or accept them on the asynchronous members, which then
+    // make the write quorum.
+    bool acceptWritesOnAsync = false;
     unsigned callTimeoutMs = 2000;
     // How much of a multi-part operation's input is kept to replay it on
     // another member if its member fails mid-way (0: never replayed).

@@ -26,7 +26,9 @@ bool badTemplate(CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
 
 template <class Generate>
 CK_RV generateOnOne(Cluster& cluster, Session& session, const char* what, Generate&& generate) {
-    return onAnyMember(cluster, cluster.servingMembers(), what,
+    std::vector<unsigned> sources = cluster.servingMembers();
+    std::erase_if(sources, [&](unsigned m) { return !cluster.writesTo(m); });
+    return onAnyMember(cluster, std::move(sources), what,
                        [&](unsigned m) { return generate(m, session.memberSessionLocked(m)); });
 }
 
@@ -35,6 +37,7 @@ template <class Make>
 CK_RV makeEverywhere(Cluster& cluster, Session& session, CK_OBJECT_HANDLE base, bool token,
                      const char* what, CK_OBJECT_HANDLE_PTR out, Make&& make) {
     std::vector<unsigned> targets = cluster.objects().candidates(base, cluster.servingMembers());
+    std::erase_if(targets, [&](unsigned m) { return !cluster.writesTo(m); });
     if (targets.empty()) return objects::noHolder(cluster, base);
     unsigned required = std::min<unsigned>(replication::requiredFor(cluster),
                                            static_cast<unsigned>(targets.size()));
@@ -202,7 +205,7 @@ bool retryElsewhere(Cluster& cluster, unsigned source, unsigned attempt, const c
 std::vector<unsigned> copyTargets(Cluster& cluster, unsigned source) {
     std::vector<unsigned> targets;
     for (unsigned m : cluster.allMembers())
-        if (m != source && cluster.member(m).takesWrites()) targets.push_back(m);
+        if (m != source && cluster.writesTo(m)) targets.push_back(m);
     return targets;
 }
 
@@ -306,6 +309,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     *phKey = objects::record(cluster, *session, token, placed);
     objects::noteDoubts(cluster, *session, *phKey, doubtful);
     cluster.objects().setView(*phKey, std::make_shared<const CallerView>(templ.view));
+    if (token) cluster.noteWrite();
     return CKR_OK;
 }
 
@@ -384,6 +388,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     cluster.objects().setView(*phPublicKey,
                               std::make_shared<const CallerView>(publicView(*pMechanism)));
     cluster.objects().setView(*phPrivateKey, std::make_shared<const CallerView>(priv.view));
+    if (publicToken || privateToken) cluster.noteWrite();
     return CKR_OK;
 }
 

@@ -114,6 +114,26 @@ class Cluster {
         return probes_[member].needsSync.load(std::memory_order_relaxed);
     }
 
+    // --- synchronous and asynchronous members (sync = "async") ---------------
+    // Whether caller writes go to `member` now: it takes writes and is
+    // synchronous; or it is asynchronous while no synchronous member takes
+    // writes and writes_without_sync = "accept". Repair writes to every
+    // member that takes writes.
+    bool writesTo(unsigned member) const noexcept;
+    // How many members the write quorum is counted over now: the
+    // synchronous ones, or the asynchronous ones while they stand in.
+    unsigned quorumBase() const noexcept;
+    // A caller's token write succeeded: asynchronous members that did not
+    // take it lag by one more write until repair (started now, in the
+    // background) catches them up. Called with the write gate held shared.
+    void noteWrite();
+    struct Lag {
+        uint64_t writes = 0;      // caller writes not applied yet
+        double seconds = 0;       // since the oldest of them
+        double worstSeconds = 0;  // the longest catch-up so far: oldest write to applied
+    };
+    Lag lag(unsigned member) const noexcept;
+
     // --- login (shared by all sessions, as the specification requires) --
     CK_USER_TYPE loginState() const noexcept { return loginState_.load(std::memory_order_acquire); }
     // Whether a member's result means the member, or our session or login
@@ -159,7 +179,8 @@ class Cluster {
     void proberLoop();
     void wakeProber();
     // Reconciles every member that takes writes; needs the user login.
-    repair::Report repairMembers(const char* why);
+    // A routine repair (catching up asynchronous members) logs only failures.
+    repair::Report repairMembers(const char* why, bool routine = false);
     // Whether the serving members hold different numbers of token objects.
     bool membersDiffer();
     // Logs the member in as the cluster is (user PIN kept since C_Login).
@@ -187,7 +208,12 @@ class Cluster {
         std::chrono::steady_clock::time_point due{};
         std::chrono::milliseconds backoff{0};
         std::atomic<bool> needsSync{false};
+        std::atomic<uint64_t> appliedWrites{0};  // writeSeq_ when last caught up
+        std::atomic<int64_t> behindSinceNs{0};   // the oldest write not applied; 0: none
+        std::atomic<int64_t> worstCatchUpNs{0};
     };
+    bool asyncStandIn() const noexcept;  // no synchronous member takes writes
+    std::atomic<uint64_t> writeSeq_{0};  // caller token writes so far
     std::unique_ptr<ProbeState[]> probes_;
     WriteGate writeGate_;
     std::mutex doubtMutex_;

@@ -110,7 +110,7 @@ namespace {
 std::vector<unsigned> writeTargets(Cluster& cluster) {
     std::vector<unsigned> targets = cluster.allMembers();
     std::stable_partition(targets.begin(), targets.end(),
-                          [&](unsigned m) { return cluster.member(m).takesWrites(); });
+                          [&](unsigned m) { return cluster.writesTo(m); });
     return targets;
 }
 
@@ -269,7 +269,7 @@ std::vector<unsigned> membersOf(std::span<const Placement> placed) {
 std::vector<unsigned> holders(Cluster& cluster, CK_OBJECT_HANDLE object) {
     std::vector<unsigned> out;
     for (const Placement& p : cluster.objects().placements(object))
-        if (cluster.member(p.member).takesWrites()) out.push_back(p.member);
+        if (cluster.writesTo(p.member)) out.push_back(p.member);
     return out;
 }
 

@@ -109,7 +109,16 @@ void Cluster::probeDue() {
         state.due = Clock::now() + state.backoff;
         if (member.health() != Health::Down) member.setHealth(Health::Down, "probe failed");
     }
-    if (repairWanted_.exchange(false)) repairMembers("members hold different objects");
+    if (repairWanted_.exchange(false)) {
+        // Catching up asynchronous members is their normal course, not news.
+        bool behind = false;
+        for (unsigned m = 0; m < members_.size(); ++m)
+            behind = behind || probes_[m].behindSinceNs.load() != 0;
+        if (behind)
+            repairMembers("catching up asynchronous members", true);
+        else
+            repairMembers("members hold different objects");
+    }
     int64_t next = 0;
     for (unsigned m = 0; m < members_.size(); ++m)
         if (members_[m]->health() != Health::Up) {
@@ -262,9 +271,12 @@ void Cluster::resolveDoubtsLocked(unsigned m) {
               " objects of writes it may have missed; repair restores them");
 }
 
-repair::Report Cluster::repairMembers(const char* why) {
+repair::Report Cluster::repairMembers(const char* why, bool routine) {
     if (loginState() != CKU_USER) return {};  // private objects are invisible: later
     std::unique_lock gate(writeGate_);
+    // No caller write runs while the gate is held: every write noted so far
+    // is applied when this repair succeeds.
+    const uint64_t applied = writeSeq_.load();
     std::vector<unsigned> members;
     for (auto& m : members_)
         if (m->takesWrites()) members.push_back(m->index());
@@ -275,12 +287,73 @@ repair::Report Cluster::repairMembers(const char* why) {
     repair::Report report = repair::reconcile(*this, session, members);
     if (report.copied > 0)
         for (unsigned m : members) objects_.forgetAbsence(m);
-    if (report.copied || report.removed || report.failed)
+    if (report.failed || ((report.copied || report.removed) && !routine))
         log::warn("repair (", why, "): ", report.copied, " copies made, ", report.removed,
                   " destroyed objects removed, ", report.failed, " failed");
     if (report.failed == 0)
-        for (unsigned m : members) probes_[m].needsSync.store(false);
+        for (unsigned m : members) {
+            probes_[m].needsSync.store(false);
+            probes_[m].appliedWrites.store(applied);
+            const int64_t since = probes_[m].behindSinceNs.exchange(0);
+            if (since != 0) {
+                const int64_t took =
+                    std::chrono::steady_clock::now().time_since_epoch().count() - since;
+                if (took > probes_[m].worstCatchUpNs.load()) probes_[m].worstCatchUpNs.store(took);
+            }
+        }
     return report;
+}
+
+bool Cluster::asyncStandIn() const noexcept {
+    return std::none_of(members_.begin(), members_.end(),
+                        [](const auto& m) { return !m->async() && m->takesWrites(); });
+}
+
+bool Cluster::writesTo(unsigned member) const noexcept {
+    const Member& m = *members_[member];
+    if (!m.takesWrites()) return false;
+    return !m.async() || (config_.cluster.acceptWritesOnAsync && asyncStandIn());
+}
+
+unsigned Cluster::quorumBase() const noexcept {
+    const bool standIn = config_.cluster.acceptWritesOnAsync && asyncStandIn();
+    unsigned n = 0;
+    for (const auto& m : members_) n += m->async() == standIn ? 1 : 0;
+    return n;
+}
+
+void Cluster::noteWrite() {
+    const uint64_t seq = writeSeq_.fetch_add(1) + 1;
+    bool behind = false;
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    for (unsigned m = 0; m < members_.size(); ++m) {
+        if (!members_[m]->async() || writesTo(m)) {
+            probes_[m].appliedWrites.store(seq);  // it took the write itself
+            continue;
+        }
+        int64_t none = 0;
+        probes_[m].behindSinceNs.compare_exchange_strong(none, now);
+        behind = true;
+    }
+    if (behind) requestRepair();
+}
+
+Cluster::Lag Cluster::lag(unsigned member) const noexcept {
+    Lag lag;
+    const uint64_t seq = writeSeq_.load(std::memory_order_relaxed);
+    const uint64_t applied = probes_[member].appliedWrites.load(std::memory_order_relaxed);
+    lag.writes = seq > applied ? seq - applied : 0;
+    lag.worstSeconds = std::chrono::duration<double>(
+                           std::chrono::steady_clock::duration(
+                               probes_[member].worstCatchUpNs.load(std::memory_order_relaxed)))
+                           .count();
+    const int64_t since = probes_[member].behindSinceNs.load(std::memory_order_relaxed);
+    if (since != 0 && lag.writes > 0)
+        lag.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch() -
+                                          std::chrono::steady_clock::duration(since))
+                .count();
+    return lag;
 }
 
 bool Cluster::membersDiffer() {

@@ -38,6 +38,11 @@ toml::table snapshot(Cluster& cluster) {
         t.insert("errors", static_cast<int64_t>(stats.errors.load()));
         t.insert("latency_us", static_cast<double>(stats.latencyNs.load()) / 1000.0);
         t.insert("needs_sync", cluster.needsSync(m));
+        t.insert("sync", member.async() ? "async" : "sync");
+        const Cluster::Lag lag = cluster.lag(m);
+        t.insert("lag_writes", static_cast<int64_t>(lag.writes));
+        t.insert("lag_seconds", lag.seconds);
+        t.insert("lag_worst_seconds", lag.worstSeconds);
         t.insert("missing_objects", static_cast<int64_t>(cluster.objects().absentOn(m)));
         t.insert("failovers", static_cast<int64_t>(member.failovers()));
         t.insert("returns", static_cast<int64_t>(member.returns()));

@@ -35,6 +35,7 @@ class Member {
     const std::string& name() const noexcept { return config_.name; }
     const config::Member& config() const noexcept { return config_; }
     bool standby() const noexcept { return config_.role == config::Role::Standby; }
+    bool async() const noexcept { return config_.async; }
     CK_SLOT_ID slot() const noexcept { return slot_.load(std::memory_order_acquire); }
     // Whether the member's token has been found (a remote member that was
     // unreachable at start is found when it first answers).

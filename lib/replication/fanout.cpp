@@ -8,7 +8,7 @@
 namespace p11c::replication {
 
 unsigned requiredFor(const Cluster& cluster) {
-    return cluster.config().cluster.writeQuorum.required(cluster.memberCount());
+    return cluster.config().cluster.writeQuorum.required(cluster.quorumBase());
 }
 
 Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned required,
@@ -18,7 +18,7 @@ Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned requ
     bool decided = false;
     for (unsigned m : targets) {
         Member& member = cluster.member(m);
-        if (!member.takesWrites()) {
+        if (!cluster.writesTo(m)) {
             outcome.missed.push_back(m);
             continue;
         }
@@ -52,6 +52,7 @@ Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned requ
         outcome.done.clear();
         outcome.rv = CKR_DEVICE_ERROR;
     }
+    if (outcome.rv == CKR_OK && !outcome.done.empty()) cluster.noteWrite();
     return outcome;
 }
 

@@ -94,6 +94,16 @@ TEST_CASE("routing settings: the policy, the local zone and the spill threshold"
             std::string("[cluster]\npolicy = \"") + policy + "\"\n" + kMember, "/etc/test.toml"));
 }
 
+TEST_CASE("asynchronous members and the rule for writes without a synchronous member") {
+    auto config = p11c::config::parse(
+        std::string("[cluster]\nwrites_without_sync = \"accept\"\n") + kMember +
+            "[[member]]\nname = \"b\"\nmodule = \"/m.so\"\ntoken = \"t\"\nsync = \"async\"\n",
+        "/etc/test.toml");
+    CHECK(config.cluster.acceptWritesOnAsync);
+    CHECK_FALSE(config.members[0].async);
+    CHECK(config.members[1].async);
+}
+
 TEST_CASE("bad configurations name the file, the key and the problem") {
     using Catch::Contains;
     CHECK_THAT(errorOf("[cluster\n"), Contains("/etc/test.toml:1:") && Contains("syntax error"));
@@ -108,6 +118,16 @@ TEST_CASE("bad configurations name the file, the key and the problem") {
     CHECK_THAT(
         errorOf(std::string("[cluster]\nlocal_zone = \"z9\"\n") + kMember + "zone = \"z1\"\n"),
         Contains("cluster.local_zone: no member is in zone \"z9\""));
+    CHECK_THAT(errorOf(std::string("[cluster]\n") + kMember + "sync = \"later\"\n"),
+               Contains("member[0].sync: expected \"sync\" or \"async\", got \"later\""));
+    CHECK_THAT(errorOf(std::string("[cluster]\n") + kMember + "sync = \"async\"\n"),
+               Contains("every member is sync = \"async\""));
+    CHECK_THAT(errorOf(std::string("[cluster]\nwrites_without_sync = \"maybe\"\n") + kMember),
+               Contains("cluster.writes_without_sync: expected \"refuse\" or \"accept\""));
+    CHECK_THAT(errorOf(std::string("[cluster]\nwrite_quorum = 2\n") + kMember +
+                       "[[member]]\nname = \"b\"\nmodule = \"/m.so\"\ntoken = \"t\"\n"
+                       "sync = \"async\"\n"),
+               Contains("cluster.write_quorum: asks for 2 members but only 1 are synchronous"));
     CHECK_THAT(errorOf(std::string("[cluster]\nspill_in_flight = 0\n") + kMember),
                Contains("cluster.spill_in_flight: must be between 1 and"));
     CHECK_THAT(errorOf("[cluster]\n"), Contains("member: no [[member]] entries"));
