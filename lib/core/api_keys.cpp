@@ -52,7 +52,7 @@ CK_RV makeEverywhere(Cluster& cluster, Session& session, CK_OBJECT_HANDLE base, 
             cluster.member(m).call(&CK_FUNCTION_LIST::C_DestroyObject,
                                    session.memberSessionLocked(m), h);
         },
-        what);
+        what, token);
     if (outcome.rv != CKR_OK) return outcome.rv;
     *out = objects::record(cluster, session, token, outcome.done);
     return CKR_OK;

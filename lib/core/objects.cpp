@@ -342,7 +342,7 @@ CK_OBJECT_HANDLE create(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR tem
                                           session.memberSessionLocked(m), templ, count, made);
         },
         [&](unsigned m, CK_OBJECT_HANDLE h) { undoCreate(cluster, session, m, h); },
-        "C_CreateObject");
+        "C_CreateObject", token);
     check(outcome.rv);
     reportMissed(cluster, outcome, "C_CreateObject");
     CK_OBJECT_HANDLE made = record(cluster, session, token, outcome.done);
@@ -541,8 +541,10 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
         if (viewChanged)
             cluster.objects().setView(object, std::make_shared<const CallerView>(next));
         if (kept.empty()) {
-            if (viewChanged)
+            if (viewChanged) {
                 persistView(cluster, session, object, nullptr, holders(cluster, object));
+                cluster.noteWrite();  // asynchronous members get the record by repair
+            }
             return;
         }
         templ = kept.data();
@@ -567,7 +569,26 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     check(outcome.rv);
     reportMissed(cluster, outcome, "C_SetAttributeValue");
     tombstoneIfMissed(cluster, session, identity.get(), outcome);
-    for (unsigned m : outcome.missed) cluster.objects().place(object, m, Presence::Absent);
+    for (unsigned m : outcome.missed) {
+        Member& member = cluster.member(m);
+        if (!member.async() || !member.takesWrites()) {
+            cluster.objects().place(object, m, Presence::Absent);
+            continue;
+        }
+        // An asynchronous member: repair compares objects by identity and
+        // would not carry an attribute change, so it is applied here, best
+        // effort (an object the member does not hold yet reaches it by
+        // repair, copied with the change).
+        if (handles[m] == CK_INVALID_HANDLE) continue;
+        CK_RV rv;
+        try {
+            rv = member.call(&CK_FUNCTION_LIST::C_SetAttributeValue, session.memberSessionLocked(m),
+                             handles[m], templ, count);
+        } catch (const CkError& e) {
+            rv = e.rv();
+        }
+        if (cluster.lostMember(rv)) cluster.memberFault(m, rv, "C_SetAttributeValue");
+    }
     cluster.objects().setIdentity(object, nullptr);  // label or id may have changed
     if (view && (viewChanged || identity))
         persistView(cluster, session, object, identity.get(), membersOf(outcome.done));
@@ -615,9 +636,14 @@ void findInit(Cluster& cluster, Session& session, CK_ATTRIBUTE_PTR templ, CK_ULO
     }
     ObjectIndex& index = cluster.objects();
     std::vector<unsigned> readers = cluster.servingMembers();
-    // Prefer an active member that misses nothing the index knows of.
+    // Prefer an active, synchronous member that misses nothing the index
+    // knows of; an asynchronous member that is behind reads last (it may
+    // still hold what was just destroyed).
     std::stable_partition(readers.begin(), readers.end(), [&](unsigned m) {
         return !cluster.member(m).standby() && index.absentOn(m) == 0;
+    });
+    std::stable_partition(readers.begin(), readers.end(), [&](unsigned m) {
+        return !cluster.member(m).async() || cluster.lag(m).writes == 0;
     });
     std::vector<CK_OBJECT_HANDLE> results;
     for (size_t i = 0; i < readers.size(); ++i) {

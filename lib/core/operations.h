@@ -122,7 +122,8 @@ CK_RV step(Session& session, Cluster& cluster, OpKind kind, Ending ending, bool 
             break;
     }
     if (ends) op.end();
-    if (rv == CKR_OK && ending == Ending::Update) recorded(cluster, op, update);
+    // A length query (no output buffer) consumed no input: nothing to replay.
+    if (rv == CKR_OK && ending == Ending::Update && !lengthQuery) recorded(cluster, op, update);
     return rv;
 }
 

@@ -113,7 +113,7 @@ void Cluster::probeDue() {
         // Catching up asynchronous members is their normal course, not news.
         bool behind = false;
         for (unsigned m = 0; m < members_.size(); ++m)
-            behind = behind || probes_[m].behindSinceNs.load() != 0;
+            behind = behind || (probes_[m].behindSinceNs.load() != 0 && members_[m]->takesWrites());
         if (behind)
             repairMembers("catching up asynchronous members", true);
         else
@@ -285,7 +285,7 @@ repair::Report Cluster::repairMembers(const char* why, bool routine) {
     Session session(*this, CK_INVALID_HANDLE, CKF_SERIAL_SESSION | CKF_RW_SESSION, memberCount());
     std::lock_guard lock(session.mutex);
     repair::Report report = repair::reconcile(*this, session, members);
-    if (report.copied > 0)
+    if (report.copied > 0 || report.failed == 0)
         for (unsigned m : members) objects_.forgetAbsence(m);
     if (report.failed || ((report.copied || report.removed) && !routine))
         log::warn("repair (", why, "): ", report.copied, " copies made, ", report.removed,
@@ -333,7 +333,8 @@ void Cluster::noteWrite() {
         }
         int64_t none = 0;
         probes_[m].behindSinceNs.compare_exchange_strong(none, now);
-        behind = true;
+        // One that is down is caught up by the repair its return starts.
+        behind = behind || members_[m]->takesWrites();
     }
     if (behind) requestRepair();
 }

@@ -347,7 +347,13 @@ Report reconcile(Cluster& cluster, Session& session, std::span<const unsigned> m
         }
         if (remade) dropTombstones(cluster, session, survey, key, listed);
         if (holders.empty() || lacking.empty()) continue;
+        // A synchronous holder first: an asynchronous one may be behind.
         unsigned source = holders.front();
+        for (unsigned h : holders)
+            if (!cluster.member(h).async()) {
+                source = h;
+                break;
+            }
         auto copied = replication::copyKey(cluster, session, source, objects[source][key], lacking);
         report.copied += static_cast<unsigned>(copied.made.size());
         report.failed += static_cast<unsigned>(copied.missed.size());

@@ -83,8 +83,8 @@ class Member {
     template <class Fn, class... Args>
     CK_RV call(Fn CK_FUNCTION_LIST::*fn, Args... args) {
         routing::InFlight counted(stats_);
-        stats_.operations.fetch_add(1, std::memory_order_relaxed);
-        const uint64_t weight = timingWeight();
+        const uint64_t weight =
+            timingWeight(stats_.operations.fetch_add(1, std::memory_order_relaxed));
         if (weight == 0) {
             CK_RV rv = (module_->functions()->*fn)(args...);
             if (rv != CKR_OK) noteResult(rv);
@@ -110,11 +110,12 @@ class Member {
   private:
     static constexpr uint64_t kSampleBelowNs = 50'000;
     static constexpr uint64_t kSampleEvery = 8;
-    // How many calls this call's timing stands for; 0: not timed.
-    uint64_t timingWeight() const noexcept {
+    // How many calls the timing of the member's call number `n` stands
+    // for; 0: not timed. Counted per member, so that every member and call
+    // pattern gets its samples.
+    uint64_t timingWeight(uint64_t n) const noexcept {
         if (stats_.latencyNs.load(std::memory_order_relaxed) >= kSampleBelowNs) return 1;
-        thread_local uint64_t turn = 0;
-        return ++turn % kSampleEvery == 0 ? kSampleEvery : 0;
+        return n % kSampleEvery == 0 ? kSampleEvery : 0;
     }
     Member(unsigned index, config::Member config, std::shared_ptr<ModuleLibrary> module,
            CK_SLOT_ID slot);

@@ -13,7 +13,8 @@ unsigned requiredFor(const Cluster& cluster) {
 
 Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned required,
               const std::function<CK_RV(unsigned, CK_OBJECT_HANDLE*)>& apply,
-              const std::function<void(unsigned, CK_OBJECT_HANDLE)>& undo, const char* what) {
+              const std::function<void(unsigned, CK_OBJECT_HANDLE)>& undo, const char* what,
+              bool token) {
     Outcome outcome;
     bool decided = false;
     for (unsigned m : targets) {
@@ -52,7 +53,7 @@ Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned requ
         outcome.done.clear();
         outcome.rv = CKR_DEVICE_ERROR;
     }
-    if (outcome.rv == CKR_OK && !outcome.done.empty()) cluster.noteWrite();
+    if (token && outcome.rv == CKR_OK && !outcome.done.empty()) cluster.noteWrite();
     return outcome;
 }
 

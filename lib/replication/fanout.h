@@ -38,9 +38,12 @@ struct Outcome {
 // apply(member, &handle) performs the write on one member; handle may be left
 // CK_INVALID_HANDLE for writes that make no object. undo(member, handle)
 // reverts it (may be empty for writes that cannot be undone).
+// `token`: whether the write is to a token object (false only when known to
+// be a session object): asynchronous members catch up on token writes.
 Outcome write(Cluster& cluster, std::span<const unsigned> targets, unsigned required,
               const std::function<CK_RV(unsigned, CK_OBJECT_HANDLE*)>& apply,
-              const std::function<void(unsigned, CK_OBJECT_HANDLE)>& undo, const char* what);
+              const std::function<void(unsigned, CK_OBJECT_HANDLE)>& undo, const char* what,
+              bool token = true);
 
 // How many members the configuration requires to hold a write.
 unsigned requiredFor(const Cluster& cluster);

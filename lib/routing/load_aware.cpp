@@ -83,9 +83,9 @@ class LeastOutstanding final : public LowestCost {
     const char* name() const noexcept override { return "least-outstanding"; }
 
   private:
-    bool needsClock() const noexcept override { return false; }
-    Cost cost(unsigned m, int64_t) const noexcept override {
-        return {stats(m).load(), stats(m).latencyNs.load(std::memory_order_relaxed)};
+    bool needsClock() const noexcept override { return true; }
+    Cost cost(unsigned m, int64_t now) const noexcept override {
+        return {stats(m).load(), stats(m).agedLatencyNs(now, kHalfLifeNs)};
     }
 };
 
@@ -101,7 +101,9 @@ class LatencyAware final : public LowestCost {
     bool needsClock() const noexcept override { return true; }
     Cost cost(unsigned m, int64_t now) const noexcept override {
         const MemberStats& s = stats(m);
-        return {0, s.agedLatencyNs(now, kHalfLifeNs) * (uint64_t{s.load()} + 1)};
+        // At least 1 ns: a member not measured yet still counts its load.
+        return {
+            0, std::max<uint64_t>(1, s.agedLatencyNs(now, kHalfLifeNs)) * (uint64_t{s.load()} + 1)};
     }
 };
 

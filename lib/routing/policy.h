@@ -11,6 +11,7 @@
 // Random, so that tests drive them.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -61,11 +62,12 @@ struct MemberStats {
                         std::memory_order_relaxed);
         sampledAtNs.store(nowNs, std::memory_order_relaxed);
     }
-    // The member's load as the policies see it: calls running plus
-    // operations begun (a call of a begun operation counts twice, alike on
-    // every member).
+    // The member's load as the policies see it: the more of calls running
+    // and operations begun (a call of a begun operation is both; a one-off
+    // call such as C_GenerateRandom only the first).
     uint32_t load() const noexcept {
-        return inFlight.load(std::memory_order_relaxed) + assigned.load(std::memory_order_relaxed);
+        return std::max(inFlight.load(std::memory_order_relaxed),
+                        assigned.load(std::memory_order_relaxed));
     }
     // The latency estimate, halved for every `halfLifeNs` without a sample,
     // so that a member once slow is tried again after a while.
