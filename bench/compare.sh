@@ -173,4 +173,6 @@ cluster_conf "$P11CLUSTER_CONF" round-robin "$softhsm" member-a
 unset P11CLUSTER_CONF
 
 log "writing $out/performance.md"
+cp "$results" "$out/perf/results.tsv"
+cp "$work/memory.tsv" "$out/perf/memory.tsv"
 python3 "$root/bench/report.py" "$results" "$work/memory.tsv" "$out" "$secs" "$reps" "$objects"

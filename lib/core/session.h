@@ -110,7 +110,9 @@ class SessionTable {
 
   private:
     static constexpr unsigned kShards = 16;
-    struct Shard {
+    // One cache line (or more) each: threads on sessions of different
+    // shards never write the same line.
+    struct alignas(64) Shard {
         mutable std::mutex mutex;
         std::unordered_map<CK_SESSION_HANDLE, std::shared_ptr<Session>> sessions;
     };
