@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds p11cluster and runs the whole test suite twice: a normal build, and
 # a build with AddressSanitizer and UndefinedBehaviorSanitizer; then the
-# concurrent paths (threads, member processes, failover)
+# concurrent paths (threads, member processes, failover, routing, zones)
 # once more under ThreadSanitizer (without the fork tests: TSan does not
 # support a child that starts threads after a multi-threaded fork).
 # The consumer tests (label consumers: nginx, Java, OpenSSL, ... loading the
@@ -32,4 +32,4 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   run_suite build-asan "" "" "consumers|chaos" -DP11C_SANITIZE=address,undefined
 echo "== tests: ThreadSanitizer (concurrent paths)"
 TSAN_OPTIONS=halt_on_error=1 \
-  run_suite build-tsan "threads|remote members|sessions" "fork" "consumers|chaos" -DP11C_SANITIZE=thread
+  run_suite build-tsan "threads|remote members|sessions|zones|routing" "fork" "consumers|chaos" -DP11C_SANITIZE=thread

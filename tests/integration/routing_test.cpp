@@ -18,14 +18,6 @@ using namespace p11c::test;
 
 namespace {
 
-// Adds `lines` to the [[member]] table named `name` in `tables`.
-std::string withMemberLines(std::string tables, const std::string& name, const std::string& lines) {
-    const size_t at = tables.find("name = \"" + name + "\"");
-    REQUIRE(at != std::string::npos);
-    tables.insert(tables.find('\n', at) + 1, lines);
-    return tables;
-}
-
 // Calls made on each member so far, as this process last published them.
 std::map<std::string, int64_t> publishedOperations(const std::string& statusDir,
                                                    const std::string& label) {

@@ -19,13 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string withMemberLines(std::string tables, const std::string& name, const std::string& lines) {
-    const size_t at = tables.find("name = \"" + name + "\"");
-    REQUIRE(at != std::string::npos);
-    tables.insert(tables.find('\n', at) + 1, lines);
-    return tables;
-}
-
 // Two members (a, b) in zone z1, synchronous; c in zone z2, asynchronous.
 struct TwoZones {
     explicit TwoZones(const std::string& cluster = "", const std::string& quorum = "\"majority\"")

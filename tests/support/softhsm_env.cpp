@@ -93,6 +93,13 @@ std::string SoftHsmEnv::addToken(const std::string& label) {
     return label;
 }
 
+std::string withMemberLines(std::string tables, const std::string& name, const std::string& lines) {
+    const size_t at = tables.find("name = \"" + name + "\"");
+    if (at == std::string::npos) throw std::invalid_argument("no member table named " + name);
+    tables.insert(tables.find('\n', at) + 1, lines);
+    return tables;
+}
+
 std::string SoftHsmEnv::memberTables(const std::string& extra) const {
     std::ostringstream out;
     for (unsigned i = 0; i < members_; ++i) {

@@ -63,6 +63,10 @@ class SoftHsmEnv {
     unsigned members_;
 };
 
+// Adds `lines` to the [[member]] table named `name` in `tables` (as
+// memberTables writes them); throws std::invalid_argument if there is none.
+std::string withMemberLines(std::string tables, const std::string& name, const std::string& lines);
+
 // A PKCS#11 module loaded with dlopen.
 class Module {
   public:
