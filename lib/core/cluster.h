@@ -213,6 +213,8 @@ class Cluster {
         std::atomic<int64_t> worstCatchUpNs{0};
     };
     bool asyncStandIn() const noexcept;  // no synchronous member takes writes
+    // An asynchronous member that takes writes is behind: a catch-up is due.
+    bool catchUpDue() const noexcept;
     std::atomic<uint64_t> writeSeq_{0};  // caller token writes so far
     std::unique_ptr<ProbeState[]> probes_;
     WriteGate writeGate_;

@@ -111,10 +111,7 @@ void Cluster::probeDue() {
     }
     if (repairWanted_.exchange(false)) {
         // Catching up asynchronous members is their normal course, not news.
-        bool behind = false;
-        for (unsigned m = 0; m < members_.size(); ++m)
-            behind = behind || (probes_[m].behindSinceNs.load() != 0 && members_[m]->takesWrites());
-        if (behind)
+        if (catchUpDue())
             repairMembers("catching up asynchronous members", true);
         else
             repairMembers("members hold different objects");
@@ -322,9 +319,15 @@ unsigned Cluster::quorumBase() const noexcept {
     return n;
 }
 
+bool Cluster::catchUpDue() const noexcept {
+    // One that is down is caught up by the repair its return starts.
+    for (unsigned m = 0; m < members_.size(); ++m)
+        if (probes_[m].behindSinceNs.load() != 0 && members_[m]->takesWrites()) return true;
+    return false;
+}
+
 void Cluster::noteWrite() {
     const uint64_t seq = writeSeq_.fetch_add(1) + 1;
-    bool behind = false;
     const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
     for (unsigned m = 0; m < members_.size(); ++m) {
         if (!members_[m]->async() || writesTo(m)) {
@@ -333,10 +336,8 @@ void Cluster::noteWrite() {
         }
         int64_t none = 0;
         probes_[m].behindSinceNs.compare_exchange_strong(none, now);
-        // One that is down is caught up by the repair its return starts.
-        behind = behind || members_[m]->takesWrites();
     }
-    if (behind) requestRepair();
+    if (catchUpDue()) requestRepair();
 }
 
 Cluster::Lag Cluster::lag(unsigned member) const noexcept {

@@ -17,9 +17,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-
 #include <unordered_map>
 #include <vector>
+
 #include "routing/policy.h"
 
 namespace p11c {

@@ -157,3 +157,19 @@ TEST_CASE("zones: the local zone down, writes accepted on the remote zone when c
     INFO(report);
     CHECK(clean);
 }
+
+TEST_CASE("zones: an attribute change reaches the asynchronous member at once") {
+    TwoZones z("writes_without_sync = \"accept\"\n", "1");
+    KeyPair key = z.generate("changed");
+    REQUIRE(z.f.env.verifiesWithin(10));  // c holds the key
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE change = {CKA_DERIVE, &no, sizeof no};
+    REQUIRE_OK(z.f.p11()->C_SetAttributeValue(z.f.session, key.privateKey, &change, 1));
+    // Only c is left: what the cluster reads now, c holds.
+    z.hosts[0].kill();
+    z.hosts[1].kill();
+    CK_BBOOL derive = CK_TRUE;
+    CK_ATTRIBUTE read = {CKA_DERIVE, &derive, sizeof derive};
+    REQUIRE_OK(z.f.p11()->C_GetAttributeValue(z.f.session, key.privateKey, &read, 1));
+    CHECK(derive == CK_FALSE);
+}

@@ -258,3 +258,33 @@ TEST_CASE("routing: an operation begun on a member counts as its load until it e
     }  // the session closed with the operation open
     CHECK(fleet[1].load() == 0);
 }
+
+TEST_CASE("routing: a call of a begun operation counts once, a one-off call beside it too") {
+    Fleet fleet(1);
+    Assignment begun;
+    begun.set(fleet[0]);
+    CHECK(fleet[0].load() == 1);
+    {
+        InFlight call(fleet[0]);  // that operation's C_Sign
+        CHECK(fleet[0].load() == 1);
+        InFlight other(fleet[0]);  // a C_GenerateRandom at the same time
+        CHECK(fleet[0].load() == 2);
+    }
+    CHECK(fleet[0].load() == 1);
+}
+
+TEST_CASE("routing: least-outstanding tries a member once slow again as its estimate ages") {
+    Fleet fleet(2);
+    fleet[0].noteLatency(1'000'000, fleet.clock->now);
+    fleet[1].noteLatency(5'000'000, fleet.clock->now);  // one slow answer
+    auto lo = fleet.policy("least-outstanding");
+    for (int i = 0; i < 10; ++i) {
+        fleet.clock->now += 10'000'000;
+        fleet[0].noteLatency(1'000'000, fleet.clock->now);
+        CHECK(lo->pick(fleet.all()) == 0);  // idle alike: the faster one
+    }
+    fleet.clock->now += 8'000'000'000;  // 8 s without a sample of member 1
+    fleet[0].noteLatency(1'000'000, fleet.clock->now);
+    auto seen = fleet.counts(*lo, fleet.all(), 10);
+    CHECK(seen[1] > 0);  // within 25% now: a tie, taken in turns
+}
