@@ -5,8 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "integration/cluster_fixture.h"
-#include "integration/crypto_helpers.h"
+#include "integration/backup_fixture.h"
 
 using namespace p11c::test;
 
@@ -14,41 +13,6 @@ namespace {
 
 CK_BBOOL yes = CK_TRUE;
 CK_BBOOL no = CK_FALSE;
-
-struct BackupCluster : ClusterFixture {
-    BackupCluster() {
-        env.addToken("recovery");
-        REQUIRE(env.initTransportKey() == 0);
-        REQUIRE(backupKey("recovery") == 0);
-        file = env.dir() + "/cluster.backup";
-    }
-
-    int tool(const std::string& args) { return env.tool(args, &output); }
-    int backupKey(const std::string& recoveryToken) {
-        return tool("backup-key --recovery-module " + std::string(softhsmPath()) +
-                    " --recovery-token " + recoveryToken +
-                    " --recovery-so-pin-env P11C_TEST_SO_PIN --so-pin-env P11C_TEST_SO_PIN");
-    }
-    int backup() { return tool("backup --out " + file + " --user-pin-env P11C_TEST_USER_PIN"); }
-    int restore(const std::string& extra = "") {
-        return tool("restore --in " + file + " --user-pin-env P11C_TEST_USER_PIN " + extra);
-    }
-
-    size_t countById(const std::string& id) {
-        return findObjects(p11(), session, {{CKA_ID, const_cast<char*>(id.data()), id.size()}})
-            .size();
-    }
-    CK_OBJECT_HANDLE one(CK_OBJECT_CLASS cls, const std::string& id) {
-        auto found = findObjects(
-            p11(), session,
-            {{CKA_CLASS, &cls, sizeof cls}, {CKA_ID, const_cast<char*>(id.data()), id.size()}});
-        REQUIRE(found.size() == 1);
-        return found[0];
-    }
-
-    std::string file;
-    std::string output;
-};
 
 CK_OBJECT_HANDLE makeAes(ClusterFixture& f, const std::string& id) {
     CK_MECHANISM mech{CKM_AES_KEY_GEN, nullptr, 0};

@@ -62,8 +62,10 @@ SoftHsmEnv::~SoftHsmEnv() {
 
 int SoftHsmEnv::initTransportKey() const {
     ::setenv("P11C_TEST_SO_PIN", kSoPin, 1);
+    ::setenv("P11C_TEST_USER_PIN", kUserPin, 1);
     std::string command = std::string(toolPath()) + " init --config " + configPath_ +
-                          " --so-pin-env P11C_TEST_SO_PIN >/dev/null";
+                          " --so-pin-env P11C_TEST_SO_PIN --user-pin-env=P11C_TEST_USER_PIN"
+                          " >/dev/null";
     return std::system(command.c_str());
 }
 
