@@ -4,6 +4,7 @@
 #include "core/failover.h"
 #include "core/operations.h"
 #include "core/runtime.h"
+#include "core/secrecy.h"
 
 namespace p11c::api {
 namespace {
@@ -172,6 +173,14 @@ CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey) {
     return ops::step(
         s, cluster, OpKind::Digest, Ending::Update, false,
         [&](Member& m, CK_SESSION_HANDLE ms) {
+            // Nothing of a key the caller keeps secret (core/secrecy.h). The
+            // refusal ends the operation, on the member too.
+            if (CK_RV rv = secrecy::digestible(cluster, s, hKey); rv != CKR_OK) {
+                CK_BYTE sink[128];
+                CK_ULONG length = sizeof sink;
+                m.call(&CK_FUNCTION_LIST::C_DigestFinal, ms, sink, &length);
+                return rv;
+            }
             CK_OBJECT_HANDLE key = objects::resolveLocked(cluster, s, hKey, m.index());
             if (key == CK_INVALID_HANDLE) return CKR_KEY_HANDLE_INVALID;
             return m.call(&CK_FUNCTION_LIST::C_DigestKey, ms, key);

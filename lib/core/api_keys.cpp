@@ -12,6 +12,7 @@
 #include "core/failover.h"
 #include "core/objects.h"
 #include "core/runtime.h"
+#include "core/secrecy.h"
 #include "core/views.h"
 #include "replication/fanout.h"
 #include "replication/replicate.h"
@@ -65,7 +66,8 @@ namespace {
 // The template the members get for a private or secret key. A key the
 // caller wants non-extractable is held extractable only under trusted keys
 // (CKA_WRAP_WITH_TRUSTED), so that the transport key can carry it to the
-// other members; the caller's view keeps what it asked for.
+// other members, and sensitive, so that no member-user session reads it
+// (core/secrecy.h); the caller's view keeps what it asked for.
 //
 // A token key is first made as a session object everywhere (tentative) and
 // becomes a token object only once enough members hold it (commit()): a
@@ -82,17 +84,24 @@ struct MemberTemplate {
         view.neverExtractable = view.extractable ? CK_FALSE : CK_TRUE;
         view.wrapWithTrusted = objects::templateFlag(templ, count, CKA_WRAP_WITH_TRUSTED, false);
         view.keyGenMechanism = mechanism;
+        const bool locked = secretOrPrivate && secrecy::lockedOnMembers(view);
         for (CK_ULONG i = 0; i < count; ++i) {
             const CK_ATTRIBUTE_TYPE t = templ[i].type;
             if (t == CKA_TOKEN) continue;
             if (secretOrPrivate && (t == CKA_EXTRACTABLE || t == CKA_WRAP_WITH_TRUSTED)) continue;
+            if (locked && t == CKA_SENSITIVE) {
+                view.sensitive = objects::templateFlag(templ, count, CKA_SENSITIVE, false);
+                continue;
+            }
             attrs.push_back(templ[i]);
         }
         attrs.push_back({CKA_TOKEN, &no, sizeof no});  // tentative: see commit()
         if (!secretOrPrivate) return;
         attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
-        if (!view.extractable || view.wrapWithTrusted)
+        if (locked) {
             attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
+            attrs.push_back({CKA_SENSITIVE, &yes, sizeof yes});
+        }
     }
     CK_ATTRIBUTE_PTR data() { return attrs.data(); }
     CK_ULONG size() const { return static_cast<CK_ULONG>(attrs.size()); }
@@ -109,6 +118,7 @@ void readSourceView(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
                             {CKA_CHECK_VALUE, kcv, sizeof kcv}};
     member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, key, attrs, CK_ULONG{3});
     if (attrs[0].ulValueLen == CK_UNAVAILABLE_INFORMATION) view.alwaysSensitive = CK_FALSE;
+    if (view.sensitive == CK_FALSE) view.alwaysSensitive = CK_FALSE;  // the member's is forced
     if (attrs[1].ulValueLen == CK_UNAVAILABLE_INFORMATION)
         view.valueLen = CK_UNAVAILABLE_INFORMATION;
     if (attrs[2].ulValueLen != CK_UNAVAILABLE_INFORMATION)
@@ -303,6 +313,7 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         if (!token && reachesQuorum(cluster, placed.size(), "C_GenerateKey")) break;
         destroyAll(cluster, *session, placed);
         if (copies.notWrappable) return notCopyable("C_GenerateKey");
+        if (copies.needsLogin) return CKR_USER_NOT_LOGGED_IN;
         if (!retryElsewhere(cluster, made.member, attempt, "C_GenerateKey"))
             return CKR_DEVICE_ERROR;
     }
@@ -378,6 +389,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
         destroyAll(cluster, *session, privPlaced);
         destroyAll(cluster, *session, pubPlaced);
         if (privCopies.notWrappable) return notCopyable("C_GenerateKeyPair");
+        if (privCopies.needsLogin) return CKR_USER_NOT_LOGGED_IN;
         if (!retryElsewhere(cluster, prv.member, attempt, "C_GenerateKeyPair"))
             return CKR_DEVICE_ERROR;
     }
@@ -468,6 +480,7 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
                 return cluster.member(m).call(&CK_FUNCTION_LIST::C_DeriveKey, s, pMechanism, key,
                                               pTemplate, ulAttributeCount, made);
             });
+        if (rv == CKR_OK) secrecy::noteDerived(cluster, *session, hBaseKey, *phKey);
     } catch (const CkError& e) {
         rv = e.rv();
     }

@@ -277,6 +277,7 @@ void Cluster::lastSessionClosed() {
             members_[i]->call(&CK_FUNCTION_LIST::C_Logout, anchorSession(i));
     loginState_.store(kNotLoggedIn, std::memory_order_release);
     userPin_ = Secret();
+    forgetTransportKeys();
 }
 
 CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
@@ -298,6 +299,12 @@ CK_OBJECT_HANDLE Cluster::transportKey(unsigned member) {
         internal_[member][found] = true;
     }
     return found;
+}
+
+void Cluster::forgetTransportKeys() {
+    std::lock_guard lock(internalMutex_);
+    std::fill(transport_.begin(), transport_.end(), 0);
+    for (auto& known : internal_) known.clear();
 }
 
 bool Cluster::isInternal(unsigned member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {

@@ -185,6 +185,9 @@ class Cluster {
     bool membersDiffer();
     // Logs the member in as the cluster is (user PIN kept since C_Login).
     CK_RV loginMember(unsigned member);
+    // After a login or logout: the transport key is a private object (its
+    // handle changes with the login, and it is seen only while logged in).
+    void forgetTransportKeys();
 
     config::Config config_;
     std::vector<std::unique_ptr<Member>> members_;

@@ -85,6 +85,7 @@ void Cluster::login(Session& session, CK_USER_TYPE user, CK_UTF8CHAR_PTR pin, CK
             "caller's PIN");
     if (user == CKU_USER) userPin_ = Secret(pin, pinLen);  // for members that return
     loginState_.store(user, std::memory_order_release);
+    forgetTransportKeys();
 }
 
 void Cluster::logout() {
@@ -98,6 +99,7 @@ void Cluster::logout() {
     }
     loginState_.store(kNotLoggedIn, std::memory_order_release);
     userPin_ = Secret();
+    forgetTransportKeys();
 }
 
 namespace {

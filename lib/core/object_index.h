@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <span>
 #include <unordered_map>
@@ -35,6 +36,10 @@ struct CallerView {
     CK_BBOOL alwaysSensitive = CK_TRUE;
     CK_BBOOL local = CK_TRUE;
     CK_BBOOL wrapWithTrusted = CK_FALSE;
+    // CKA_SENSITIVE as the caller made it, where the members hold the key
+    // sensitive whatever the caller asked (lib/core/secrecy.h); nullopt: as
+    // the members hold it.
+    std::optional<CK_BBOOL> sensitive;
     CK_MECHANISM_TYPE keyGenMechanism = CK_UNAVAILABLE_INFORMATION;
     // Secret keys: as the generating member reports them (members that
     // received a copy may not know them).

@@ -7,6 +7,7 @@
 
 #include "core/identity.h"
 #include "core/repair.h"
+#include "core/secrecy.h"
 #include "core/views.h"
 #include "replication/fanout.h"
 #include "util/log.h"
@@ -209,6 +210,7 @@ bool viewAttribute(CK_ATTRIBUTE_TYPE type) {
         case CKA_ALWAYS_SENSITIVE:
         case CKA_LOCAL:
         case CKA_WRAP_WITH_TRUSTED:
+        case CKA_SENSITIVE:
         case CKA_KEY_GEN_MECHANISM:
         case CKA_VALUE_LEN:
         case CKA_CHECK_VALUE:
@@ -242,6 +244,7 @@ CallerView changedView(const CallerView& view, CK_ATTRIBUTE_PTR templ, CK_ULONG 
     CallerView next = view;
     for (CK_ULONG i = 0; i < count; ++i) {
         const CK_ATTRIBUTE& a = templ[i];
+        if (secrecy::changeView(next, a)) continue;
         if (a.type != CKA_EXTRACTABLE && a.type != CKA_WRAP_WITH_TRUSTED) {
             kept.push_back(a);
             continue;
@@ -292,10 +295,10 @@ void persistView(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object, co
 namespace {
 
 // An imported private or secret key that the caller wants non-extractable is
-// held like a generated one: extractable only under trusted keys, so that
-// repair can carry it to a member that lacks it; the caller's view keeps
-// what it asked for (an imported key is not local and has no generation
-// mechanism).
+// held like a generated one: sensitive, and extractable only under trusted
+// keys, so that repair can carry it to a member that lacks it; the caller's
+// view keeps what it asked for (an imported key is not local, was never
+// "never extractable", and has no generation mechanism).
 struct ImportTemplate {
     std::vector<CK_ATTRIBUTE> attrs;
     CK_BBOOL yes = CK_TRUE;
@@ -312,15 +315,20 @@ struct ImportTemplate {
             return;
         CallerView v;
         v.extractable = CK_FALSE;
-        v.neverExtractable = CK_TRUE;
+        v.neverExtractable = CK_FALSE;  // its value was known outside the token
         v.local = CK_FALSE;
         v.wrapWithTrusted = templateFlag(templ, count, CKA_WRAP_WITH_TRUSTED, false);
+        if (std::any_of(templ, templ + count,
+                        [](const CK_ATTRIBUTE& a) { return a.type == CKA_SENSITIVE; }))
+            v.sensitive = templateFlag(templ, count, CKA_SENSITIVE, false);
         view = v;
         for (CK_ULONG i = 0; i < count; ++i)
-            if (templ[i].type != CKA_EXTRACTABLE && templ[i].type != CKA_WRAP_WITH_TRUSTED)
+            if (templ[i].type != CKA_EXTRACTABLE && templ[i].type != CKA_WRAP_WITH_TRUSTED &&
+                templ[i].type != CKA_SENSITIVE)
                 attrs.push_back(templ[i]);
         attrs.push_back({CKA_EXTRACTABLE, &yes, sizeof yes});
         attrs.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
+        attrs.push_back({CKA_SENSITIVE, &yes, sizeof yes});
     }
 };
 
@@ -523,8 +531,11 @@ CK_RV getAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
                          });
     if (rv == CKR_OK || rv == CKR_ATTRIBUTE_SENSITIVE || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
         rv == CKR_BUFFER_TOO_SMALL)
-        if (anyViewAttribute(templ, count))
-            if (auto view = callerView(cluster, session, object)) applyView(*view, templ, count);
+        if (anyViewAttribute(templ, count) || secrecy::anySecretAttribute(templ, count))
+            if (auto view = callerView(cluster, session, object)) {
+                applyView(*view, templ, count);
+                rv = secrecy::applyView(cluster, session, object, *view, templ, count, rv);
+            }
     return rv;
 }
 

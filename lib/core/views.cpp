@@ -17,7 +17,9 @@ namespace p11c::views {
 namespace {
 
 constexpr char kApplication[] = "p11cluster";
-constexpr uint8_t kFormat = 1;
+// Format 2 adds CKA_SENSITIVE as the caller made it (a byte: 0, 1, or 2 for
+// "as the members hold it"); format 1 records read as 2.
+constexpr uint8_t kFormat = 2;
 
 CK_RV destroyOn(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE h) {
     try {
@@ -70,12 +72,14 @@ std::vector<CK_BYTE> encode(const CallerView& view) {
     w.u64(view.keyGenMechanism);
     w.u64(view.valueLen);
     w.bytes(view.checkValue.data(), view.checkValue.size());
+    w.u8(view.sensitive ? *view.sensitive : 2);
     return std::move(w.buffer());
 }
 
 std::optional<CallerView> decode(std::span<const CK_BYTE> value, int64_t* written) {
     remote::Reader r(value.data(), value.size());
-    if (r.u8() != kFormat) return std::nullopt;
+    const uint8_t format = r.u8();
+    if (format != 1 && format != kFormat) return std::nullopt;
     const auto when = static_cast<int64_t>(r.u64());
     CallerView view;
     auto flag = [&r] { return r.u8() != 0 ? CK_TRUE : CK_FALSE; };
@@ -87,6 +91,8 @@ std::optional<CallerView> decode(std::span<const CK_BYTE> value, int64_t* writte
     view.keyGenMechanism = r.u64();
     view.valueLen = r.u64();
     view.checkValue = r.bytes(64);
+    if (format >= 2)
+        if (uint8_t sensitive = r.u8(); sensitive < 2) view.sensitive = sensitive;
     if (!r.ok() || !r.atEnd()) return std::nullopt;
     if (written != nullptr) *written = when;
     return view;

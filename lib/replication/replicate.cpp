@@ -97,11 +97,18 @@ Exported exportObject(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDL
 
 CK_RV importObject(Member& member, CK_SESSION_HANDLE session, const Exported& object,
                    CK_OBJECT_HANDLE unwrappingKey, CK_MECHANISM_TYPE mechanism,
-                   CK_OBJECT_HANDLE* made) {
+                   CK_OBJECT_HANDLE* made, bool locked) {
+    static CK_BBOOL yes = CK_TRUE;
     std::vector<CK_ATTRIBUTE> templ;
-    for (const auto& [type, value] : object.attributes)
+    for (const auto& [type, value] : object.attributes) {
+        if (locked && (type == CKA_SENSITIVE || type == CKA_WRAP_WITH_TRUSTED)) continue;
         templ.push_back(
             {type, const_cast<CK_BYTE*>(value.data()), static_cast<CK_ULONG>(value.size())});
+    }
+    if (locked && carriesSecret(object.cls)) {
+        templ.push_back({CKA_SENSITIVE, &yes, sizeof yes});
+        templ.push_back({CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes});
+    }
     const auto count = static_cast<CK_ULONG>(templ.size());
     if (!carriesSecret(object.cls))
         return member.call(&CK_FUNCTION_LIST::C_CreateObject, session, templ.data(), count, made);
@@ -112,25 +119,113 @@ CK_RV importObject(Member& member, CK_SESSION_HANDLE session, const Exported& ob
                        static_cast<CK_ULONG>(object.wrapped.size()), templ.data(), count, made);
 }
 
+bool heldLocked(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+    CK_BBOOL trusted = CK_FALSE;
+    CK_ATTRIBUTE attr{CKA_WRAP_WITH_TRUSTED, &trusted, sizeof trusted};
+    check(member.call(&CK_FUNCTION_LIST::C_GetAttributeValue, session, key, &attr, CK_ULONG{1}));
+    return trusted != CK_FALSE;
+}
+
+namespace {
+
+// A carrier's attributes (the first six are its unwrap template).
+struct CarrierTemplate {
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ULONG length = 32;
+    CK_MECHANISM_TYPE allowed = kTransportWrap;
+    CK_ATTRIBUTE attrs[12] = {{CKA_CLASS, &cls, sizeof cls},
+                              {CKA_KEY_TYPE, &type, sizeof type},
+                              {CKA_TOKEN, &no, sizeof no},
+                              {CKA_PRIVATE, &yes, sizeof yes},
+                              {CKA_SENSITIVE, &yes, sizeof yes},
+                              {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
+                              {CKA_WRAP, &yes, sizeof yes},
+                              {CKA_UNWRAP, &yes, sizeof yes},
+                              {CKA_ENCRYPT, &no, sizeof no},
+                              {CKA_DECRYPT, &no, sizeof no},
+                              {CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed},
+                              {CKA_VALUE_LEN, &length, sizeof length}};
+};
+
+}  // namespace
+
+CK_OBJECT_HANDLE makeCarrier(Member& member, CK_SESSION_HANDLE session) {
+    CarrierTemplate t;
+    CK_ATTRIBUTE extractable{CKA_EXTRACTABLE, &t.yes, sizeof t.yes};
+    std::vector<CK_ATTRIBUTE> templ(std::begin(t.attrs), std::end(t.attrs));
+    templ.push_back(extractable);
+    CK_MECHANISM keyGen{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_OBJECT_HANDLE carrier;
+    check(member.call(&CK_FUNCTION_LIST::C_GenerateKey, session, &keyGen, templ.data(),
+                      static_cast<CK_ULONG>(templ.size()), &carrier));
+    return carrier;
+}
+
+CK_RV receiveCarrier(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE clusterKey,
+                     const std::vector<CK_BYTE>& blob, CK_OBJECT_HANDLE* made) {
+    CarrierTemplate t;
+    CK_MECHANISM unwrap{kTransportWrap, nullptr, 0};
+    return member.call(&CK_FUNCTION_LIST::C_UnwrapKey, session, &unwrap, clusterKey,
+                       const_cast<CK_BYTE*>(blob.data()), static_cast<CK_ULONG>(blob.size()),
+                       t.attrs, CK_ULONG{11}, made);
+}
+
+std::vector<CK_BYTE> wrapUnder(Member& member, CK_SESSION_HANDLE session,
+                               CK_OBJECT_HANDLE wrappingKey, CK_OBJECT_HANDLE key) {
+    CK_MECHANISM wrap{kTransportWrap, nullptr, 0};
+    CK_ULONG length = 0;
+    check(member.call(&CK_FUNCTION_LIST::C_WrapKey, session, &wrap, wrappingKey, key, nullptr,
+                      &length));
+    std::vector<CK_BYTE> blob(length);
+    check(member.call(&CK_FUNCTION_LIST::C_WrapKey, session, &wrap, wrappingKey, key, blob.data(),
+                      &length));
+    blob.resize(length);
+    return blob;
+}
+
 CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,
                    std::span<const unsigned> targets) {
     CopyResult result;
+    if (targets.empty()) return result;
     Member& from = cluster.member(source);
     Exported exported;
+    std::vector<CK_BYTE> carrierBlob;  // the carrier, wrapped under the transport key
+    bool locked = false;
     try {
         CK_SESSION_HANDLE fromSession = session.memberSessionLocked(source);
         CK_OBJECT_HANDLE transport = CK_INVALID_HANDLE;
         if (carriesSecret(classOf(from, fromSession, key))) {
             transport = cluster.transportKey(source);
             if (transport == CK_INVALID_HANDLE) {
-                log::error("member ", from.name(),
-                           ": no cluster transport key (run `p11cluster init`); "
-                           "a generated key cannot be copied to the other members");
+                result.needsLogin = cluster.loginState() != CKU_USER;
+                if (result.needsLogin)
+                    log::error(
+                        "a new key can be copied to the other members only while the user "
+                        "is logged in (the transport key is private)");
+                else
+                    log::error("member ", from.name(),
+                               ": no cluster transport key (run `p11cluster init`); "
+                               "a generated key cannot be copied to the other members");
                 result.missed.assign(targets.begin(), targets.end());
                 return result;
             }
+            locked = heldLocked(from, fromSession, key);
         }
-        exported = exportObject(from, fromSession, key, transport, kTransportWrap);
+        if (transport == CK_INVALID_HANDLE || locked) {
+            exported = exportObject(from, fromSession, key, transport, kTransportWrap);
+        } else {
+            CK_OBJECT_HANDLE carrier = makeCarrier(from, fromSession);
+            try {
+                carrierBlob = wrapUnder(from, fromSession, transport, carrier);
+                exported = exportObject(from, fromSession, key, carrier, kTransportWrap);
+            } catch (const CkError&) {
+                from.call(&CK_FUNCTION_LIST::C_DestroyObject, fromSession, carrier);
+                throw;
+            }
+            from.call(&CK_FUNCTION_LIST::C_DestroyObject, fromSession, carrier);
+        }
     } catch (const CkError& e) {
         result.notWrappable = e.rv() == CKR_KEY_NOT_WRAPPABLE;
         // The source failed: marked, so that a generation tries elsewhere.
@@ -146,10 +241,18 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
         CK_OBJECT_HANDLE made = CK_INVALID_HANDLE;
         CK_RV rv;
         try {
-            rv = importObject(
-                to, session.memberSessionLocked(target), exported,
-                carriesSecret(exported.cls) ? cluster.transportKey(target) : CK_INVALID_HANDLE,
-                kTransportWrap, &made);
+            CK_SESSION_HANDLE s = session.memberSessionLocked(target);
+            CK_OBJECT_HANDLE under =
+                carriesSecret(exported.cls) ? cluster.transportKey(target) : CK_INVALID_HANDLE;
+            CK_OBJECT_HANDLE carrier = CK_INVALID_HANDLE;
+            rv = carrierBlob.empty() || under == CK_INVALID_HANDLE
+                     ? CKR_OK
+                     : receiveCarrier(to, s, under, carrierBlob, &carrier);
+            if (rv == CKR_OK)
+                rv = importObject(to, s, exported, carrierBlob.empty() ? under : carrier,
+                                  kTransportWrap, &made, locked);
+            if (carrier != CK_INVALID_HANDLE)
+                to.call(&CK_FUNCTION_LIST::C_DestroyObject, s, carrier);
         } catch (const CkError& e) {
             rv = e.rv();
         }
@@ -164,6 +267,7 @@ CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJEC
         log::error("member ", to.name(), ": copying a key or object failed: ", rvName(rv));
         result.missed.push_back(target);
     }
+    if (!carrierBlob.empty()) ::explicit_bzero(carrierBlob.data(), carrierBlob.size());
     return result;
 }
 

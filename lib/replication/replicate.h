@@ -6,6 +6,14 @@
 // (C_WrapKey on the source, C_UnwrapKey on each target) with every attribute
 // the source has; public keys carry no secret and are created from their
 // attributes. Runs with the caller's session lock held.
+//
+// The transport key, like every cluster key, forces what it unwraps
+// sensitive and extractable only under trusted keys (replication/handover.h).
+// A key the members hold that way travels under it directly; a key the
+// members hold extractable (the caller asked for it) travels under a
+// *carrier*: a fresh AES key made for the one copy, which itself travels
+// under the transport key. Cluster keys are private: copying needs the
+// user logged in on the members.
 #pragma once
 
 #include <pkcs11.h>
@@ -29,6 +37,7 @@ struct CopyResult {
     std::vector<unsigned> missed;   // members that could not take it
     std::vector<unsigned> faulted;  // ...of which these with a member fault (in doubt)
     bool notWrappable = false;      // the source refuses to wrap this kind of key
+    bool needsLogin = false;        // no transport key visible: the user is not logged in
 };
 
 // An object as it travels: its attributes (the template of the copy) and,
@@ -54,10 +63,27 @@ Exported exportObject(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDL
                       CK_OBJECT_HANDLE wrappingKey, CK_MECHANISM_TYPE mechanism);
 
 // Makes the object on `member`: C_CreateObject, or C_UnwrapKey under
-// `unwrappingKey`. Returns the member's CK_RV (throws CkError on a fault).
+// `unwrappingKey`. `locked`: the copy is made sensitive and extractable only
+// under trusted keys whatever the object says (the unwrap template of a
+// cluster key demands it). Returns the member's CK_RV (throws CkError on a
+// fault).
 CK_RV importObject(Member& member, CK_SESSION_HANDLE session, const Exported& object,
                    CK_OBJECT_HANDLE unwrappingKey, CK_MECHANISM_TYPE mechanism,
-                   CK_OBJECT_HANDLE* made);
+                   CK_OBJECT_HANDLE* made, bool locked = false);
+
+// Whether the member holds `key` extractable only under trusted keys (so it
+// travels under a cluster key directly). Throws CkError.
+bool heldLocked(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key);
+
+// A carrier: a fresh AES-256 session key, private and sensitive, that may
+// itself travel only under trusted keys. Throws CkError.
+CK_OBJECT_HANDLE makeCarrier(Member& member, CK_SESSION_HANDLE session);
+// A carrier that arrives wrapped under a cluster key: unwraps it on `member`.
+CK_RV receiveCarrier(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE clusterKey,
+                     const std::vector<CK_BYTE>& blob, CK_OBJECT_HANDLE* made);
+// Wraps `key` under `wrappingKey` with the cluster keys' mechanism. Throws CkError.
+std::vector<CK_BYTE> wrapUnder(Member& member, CK_SESSION_HANDLE session,
+                               CK_OBJECT_HANDLE wrappingKey, CK_OBJECT_HANDLE key);
 
 CopyResult copyKey(Cluster& cluster, Session& session, unsigned source, CK_OBJECT_HANDLE key,
                    std::span<const unsigned> targets);

@@ -1,21 +1,23 @@
 // The cluster transport key: one AES-256 key, identical on every member,
 // that carries generated keys from the member that made them to the others
-// (C_WrapKey on the source, C_UnwrapKey on each target).
+// (C_WrapKey on the source, C_UnwrapKey on each target) and repair's copies.
 //
-// Its value never exists outside the members. `p11cluster init` makes it on
-// one member and hands it to each other member under a key both derive by
-// ECDH (CKM_ECDH1_DERIVE between fresh P-256 key pairs made inside the two
-// members); the public points are the only thing the host sees. After the
-// hand-over every copy is CKA_EXTRACTABLE=FALSE, CKA_SENSITIVE=TRUE and
-// CKA_TRUSTED=TRUE (so it may wrap keys held CKA_WRAP_WITH_TRUSTED). Running
-// init again rotates it (that is also how a new member receives it).
+// It is a cluster key (replication/handover.h): private, trusted,
+// unmodifiable, for CKM_AES_KEY_WRAP_PAD only, and whatever it unwraps is
+// sensitive and extractable only under trusted keys. Its value never exists
+// outside the members. `p11cluster init` makes it inside one member and hands
+// it to each other member; running init again rotates it (that is also how
+// a new member receives it, and how a transport key of an earlier release, a
+// public object, is replaced).
 #pragma once
 
 #include <pkcs11.h>
 
 #include <ostream>
-#include <stdexcept>
+#include <span>
 #include <vector>
+
+#include "replication/handover.h"
 
 namespace p11c {
 class Cluster;
@@ -26,45 +28,27 @@ namespace p11c::replication {
 
 inline constexpr char kTransportId[] = "p11cluster-transport";
 inline constexpr char kTransportLabel[] = "p11cluster transport key";
-inline constexpr CK_MECHANISM_TYPE kTransportWrap = CKM_AES_KEY_WRAP_PAD;
 
-class TransportError : public std::runtime_error {
-  public:
-    using std::runtime_error::runtime_error;
-};
-
-// The member's transport key, or CK_INVALID_HANDLE (none, or more than one).
+// The member's transport key, or CK_INVALID_HANDLE (none the session can
+// see, or more than one). A transport key of an earlier release (a public
+// object) is still found, with a warning, until `p11cluster init` runs.
 CK_OBJECT_HANDLE findTransportKey(Member& member, CK_SESSION_HANDLE session);
 
-// Whether two members' transport keys are the same key: a throwaway key
-// made and wrapped on `source` unwraps on `target`.
-bool sameTransportKey(Member& source, CK_SESSION_HANDLE sourceSession, CK_OBJECT_HANDLE sourceKey,
-                      Member& target, CK_SESSION_HANDLE targetSession, CK_OBJECT_HANDLE targetKey);
+// Whether two cluster keys are the same key: a throwaway key made and
+// wrapped on `source` unwraps on `target` (AES key wrap checks integrity).
+bool sameKey(Member& source, CK_SESSION_HANDLE sourceSession, CK_OBJECT_HANDLE sourceKey,
+             Member& target, CK_SESSION_HANDLE targetSession, CK_OBJECT_HANDLE targetKey);
 
-// The cluster backup key (docs/backup.md): AES-256, made on a recovery token
-// the operator keeps apart, handed to every member like the transport key;
-// backups are wrapped under it.
-inline constexpr char kBackupId[] = "p11cluster-backup";
-inline constexpr char kBackupLabel[] = "p11cluster backup key";
-
-// Hands `key` (extractable under trusted keys on `from`) to `to` under an
-// AES key both derive by ECDH inside the tokens; the copy gets `templ`.
-// The security officer must be logged in on both. Throws TransportError.
-CK_OBJECT_HANDLE handOver(Member& from, CK_SESSION_HANDLE fromSession, CK_OBJECT_HANDLE key,
-                          Member& to, CK_SESSION_HANDLE toSession, CK_ATTRIBUTE_PTR templ,
-                          CK_ULONG count);
-
-CK_OBJECT_HANDLE findBackupKey(Member& member, CK_SESSION_HANDLE session);
-
-// Makes the backup key on the recovery token if it has none, and hands it to
-// every reachable member that lacks it (replacing a backup key of another
-// recovery token). The security officer must be logged in on all of them.
-void establishBackupKey(Cluster& cluster, Member& recovery, CK_SESSION_HANDLE recoverySession,
+// `p11cluster init`, in two steps (only the security officer can make a key
+// trusted, only the user can make it private):
+//  1. the SO logged in on every member (through the cluster's anchor
+//     sessions): a new transport key made inside member 0 and handed to
+//     every other member, each copy proven the same; returns each member's
+//     staged copy (a session object). Throws TransportError.
+std::vector<CK_OBJECT_HANDLE> stageTransportKey(Cluster& cluster, std::ostream& out);
+//  2. the user logged in on every member: each staged copy becomes the
+//     member's private transport key, and older transport keys go.
+void commitTransportKey(Cluster& cluster, std::span<const CK_OBJECT_HANDLE> staged,
                         std::ostream& out);
-
-// Makes a fresh transport key on every member and removes older ones. The
-// security officer must be logged in on every member (through the cluster's
-// anchor sessions). Progress goes to `out`. Throws TransportError.
-void establishTransportKey(Cluster& cluster, std::ostream& out);
 
 }  // namespace p11c::replication

@@ -607,7 +607,8 @@ TEST_CASE("p11cluster repair brings a member that lost a key back in sync, offli
     f.finalize();
     {
         DirectMembers d(f.env);
-        REQUIRE_OK(d.p11()->C_DestroyObject(d.sessions[2], onMember(d, 2, CKO_SECRET_KEY, "r-aes")));
+        REQUIRE_OK(
+            d.p11()->C_DestroyObject(d.sessions[2], onMember(d, 2, CKO_SECRET_KEY, "r-aes")));
     }
     std::string report;
     REQUIRE(f.env.verify(&report) == 1);

@@ -426,13 +426,15 @@ TEST_CASE("the API hides the secret attributes of a key the caller made non-extr
         CK_MECHANISM derive{CKM_AES_ECB_ENCRYPT_DATA, &params, sizeof params};
         CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
         CK_KEY_TYPE type = CKK_AES;
+        CK_ULONG derivedLen = 32;
         CK_ATTRIBUTE derivedTempl[] = {{CKA_CLASS, &cls, sizeof cls},
                                        {CKA_KEY_TYPE, &type, sizeof type},
-                                       {CKA_TOKEN, &no, 1},
+                                       {CKA_VALUE_LEN, &derivedLen, sizeof derivedLen},
+                                       {CKA_TOKEN, &tok, 1},
                                        {CKA_SENSITIVE, &yes, 1},
                                        {CKA_EXTRACTABLE, &no, 1}};
         CK_OBJECT_HANDLE derived;
-        REQUIRE_OK(p11->C_DeriveKey(f.session, &derive, aes, derivedTempl, 5, &derived));
+        REQUIRE_OK(p11->C_DeriveKey(f.session, &derive, aes, derivedTempl, 6, &derived));
         CHECK(flag(p11, f.session, derived, CKA_NEVER_EXTRACTABLE) == CK_TRUE);
         CHECK(flag(p11, f.session, derived, CKA_ALWAYS_SENSITIVE) == CK_FALSE);
         CHECK(flag(p11, f.session, derived, CKA_LOCAL) == CK_FALSE);
