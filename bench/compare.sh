@@ -45,6 +45,7 @@ results=$work/results.tsv  # section \t case \t the harness's tsv line
 mkdir -p "$out/perf"
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 export SO_PIN=5678
+export USER_PIN=1234
 
 # tokens DIR N: N fresh tokens; prints the SoftHSM configuration's path.
 tokens() { "$root/bench/make-tokens.sh" "$1" "$2"; }
@@ -75,7 +76,7 @@ export SOFTHSM2_CONF
 SOFTHSM2_CONF=$(tokens "$work/overhead" 1)
 export P11CLUSTER_CONF=$work/overhead/cluster.toml
 cluster_conf "$P11CLUSTER_CONF" round-robin "$softhsm" member-a
-"$tool" init --so-pin-env SO_PIN >/dev/null
+"$tool" init --so-pin-env SO_PIN --user-pin-env USER_PIN >/dev/null
 mkdir -p "$work/p11kit"
 printf 'module: %s\n' "$softhsm" >"$work/p11kit/softhsm.module"
 binds=""
@@ -119,7 +120,7 @@ policies="round-robin random weighted least-outstanding latency-aware"
 for n in 1 2 4 8; do
   export P11CLUSTER_CONF=$work/scaling/cluster-$n.toml
   cluster_conf "$P11CLUSTER_CONF" round-robin "$sim" "${labels[@]:0:n}"
-  "$tool" init --so-pin-env SO_PIN >/dev/null
+  "$tool" init --so-pin-env SO_PIN --user-pin-env USER_PIN >/dev/null
   "$bench" --module "$cluster" --op ecdsa-sign --threads 1 --seconds 0.2 --warmup 0 --key-label "bench-scale-$n" >/dev/null
   for policy in $policies; do
     sed -i "s/^policy = .*/policy = \"$policy\"/" "$P11CLUSTER_CONF"
@@ -142,7 +143,7 @@ for policy in round-robin least-outstanding latency-aware; do
     else
       cluster_conf "$P11CLUSTER_CONF" "$policy" "$sim" member-a member-b member-c member-d
     fi
-    [ -e "$work/hetero/init-$set" ] || { "$tool" init --so-pin-env SO_PIN >/dev/null && touch "$work/hetero/init-$set"; }
+    [ -e "$work/hetero/init-$set" ] || { "$tool" init --so-pin-env SO_PIN --user-pin-env USER_PIN >/dev/null && touch "$work/hetero/init-$set"; }
     for threads in 3 6; do
       run hetero "$policy/$set/$threads" "$cluster" ecdsa-sign "$threads" --key-label "bench-hetero-$set"
     done
@@ -155,7 +156,7 @@ log "4. replication: EC key generation on one member vs through a 3-member clust
 SOFTHSM2_CONF=$(tokens "$work/replication" 3)
 export P11CLUSTER_CONF=$work/replication/cluster.toml
 cluster_conf "$P11CLUSTER_CONF" round-robin "$softhsm" member-a member-b member-c
-"$tool" init --so-pin-env SO_PIN >/dev/null
+"$tool" init --so-pin-env SO_PIN --user-pin-env USER_PIN >/dev/null
 for rep in $(seq 1 "$reps"); do
   run replication softhsm "$softhsm" ec-keygen 1 --token member-a
   run replication p11cluster-3 "$cluster" ec-keygen 1
@@ -166,7 +167,7 @@ log "4. memory: $objects objects on the token"
 SOFTHSM2_CONF=$(tokens "$work/memory" 1)
 export P11CLUSTER_CONF=$work/memory/cluster.toml
 cluster_conf "$P11CLUSTER_CONF" round-robin "$softhsm" member-a
-"$tool" init --so-pin-env SO_PIN >/dev/null
+"$tool" init --so-pin-env SO_PIN --user-pin-env USER_PIN >/dev/null
 "$memory" --module "$softhsm" --token member-a --fill "$objects" >/dev/null
 "$memory" --module "$softhsm" --token member-a --name softhsm >"$work/memory.tsv"
 "$memory" --module "$cluster" --name p11cluster >>"$work/memory.tsv"

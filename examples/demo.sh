@@ -92,8 +92,8 @@ cat cluster.toml
 export P11CLUSTER_CONF=$work/cluster.toml
 
 export USER_PIN=1234
-step "p11cluster init: the transport key, made inside the members"
-SO_PIN=5678 "$tool" init --so-pin-env SO_PIN
+step "p11cluster init: the transport key, made inside the members (private and trusted: both PINs)"
+SO_PIN=5678 "$tool" init --so-pin-env SO_PIN --user-pin-env USER_PIN
 
 p11() { pkcs11-tool --module "$module" "$@"; }
 
@@ -175,7 +175,8 @@ step "failover drill: each member out of service in turn while signing goes on"
 step "backup: a backup key made on a recovery token kept apart, handed to the members"
 softhsm2-util --init-token --free --label recovery --pin 1234 --so-pin 5678 >/dev/null
 SO_PIN=5678 "$tool" backup-key --recovery-module "$softhsm" --recovery-token recovery \
-  --recovery-so-pin-env SO_PIN --so-pin-env SO_PIN
+  --recovery-so-pin-env SO_PIN --recovery-pin-env USER_PIN --so-pin-env SO_PIN \
+  --user-pin-env USER_PIN
 "$tool" backup --out "$work/cluster.backup" --user-pin-env USER_PIN
 
 step "a mistake: key 04 destroyed through the cluster (on every member)"
@@ -183,8 +184,8 @@ p11 -l -p 1234 --delete-object --type privkey --id 04 >/dev/null 2>&1
 p11 -l -p 1234 --delete-object --type pubkey --id 04 >/dev/null 2>&1
 echo "objects with id 04 now: $(p11 -l -p 1234 --list-objects 2>/dev/null | grep -c 'ID:.*04$' || true)"
 
-step "restore key 04 alone from the backup; it signs again and its signature verifies"
-"$tool" restore --in "$work/cluster.backup" --id-hex 04 --user-pin-env USER_PIN
+step "restore key 04 alone from the backup, by name and --undelete; it signs again and its signature verifies"
+"$tool" restore --in "$work/cluster.backup" --id-hex 04 --undelete --user-pin-env USER_PIN
 p11 -l -p 1234 --sign --id 04 -m ECDSA --signature-format openssl -i data.sha256 -o restored.sig 2>/dev/null
 printf 'restored key 04 signs: '
 openssl pkeyutl -verify -pubin -inkey ec04.pub.pem -in data.sha256 -sigfile restored.sig

@@ -44,12 +44,13 @@ void convertLegacy(Member& member, CK_SESSION_HANDLE session, bool recovery, std
     for (CK_OBJECT_HANDLE key : keysWithId(member, session, kBackupId)) {
         if (isPrivate(member, session, key)) continue;
         const std::string label = labelFor(kLegacySerial);
+        // (CKA_MODIFIABLE last: SoftHSM applies the template in order.)
         CK_ATTRIBUTE templ[] = {{CKA_TOKEN, &yes, sizeof yes},
                                 {CKA_PRIVATE, &yes, sizeof yes},
-                                {CKA_MODIFIABLE, &no, sizeof no},
                                 {CKA_WRAP, &no, sizeof no},
                                 {CKA_UNWRAP, recovery ? &no : &yes, sizeof yes},
-                                {CKA_LABEL, const_cast<char*>(label.data()), label.size()}};
+                                {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
+                                {CKA_MODIFIABLE, &no, sizeof no}};
         CK_OBJECT_HANDLE kept;
         need(member.call(&CK_FUNCTION_LIST::C_CopyObject, session, key, templ, CK_ULONG{6}, &kept),
              member, "making an earlier release's backup key private");

@@ -130,7 +130,8 @@ CONF
   } >"$WORK/cluster.toml"
   export P11CLUSTER_CONF=$WORK/cluster.toml
   CLUSTER_LABEL=consumer-cluster
-  SO_PIN_VAR=$SO_PIN "$TOOL" init --so-pin-env SO_PIN_VAR >"$WORK/init.log" 2>&1 \
+  SO_PIN_VAR=$SO_PIN USER_PIN_VAR=$USER_PIN "$TOOL" init --so-pin-env SO_PIN_VAR \
+    --user-pin-env USER_PIN_VAR >"$WORK/init.log" 2>&1 \
     || fail "p11cluster init"
   cd "$WORK"
 }

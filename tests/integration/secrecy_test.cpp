@@ -7,13 +7,23 @@
 //   - a copy of the token directories: holds no cluster key in the clear;
 //   - a member-user session (the PIN, talking to one member directly):
 //     cannot extract a key the caller made non-extractable;
+//   - another user with a member host's socket: refused;
 //   - the cluster's own API: hides what the caller made secret, and reports
 //     CKA_NEVER_EXTRACTABLE / CKA_ALWAYS_SENSITIVE / CKA_LOCAL as the
 //     specification says for generated, created, unwrapped and copied keys.
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "integration/attacker.h"
 #include "integration/backup_fixture.h"
+#include "support/member_host.h"
 
 using namespace p11c::test;
 
@@ -494,4 +504,91 @@ TEST_CASE(
         CHECK(flag(p11, f.session, h, CKA_ALWAYS_SENSITIVE) == CK_TRUE);
         CHECK(flag(p11, f.session, h, CKA_LOCAL) == CK_TRUE);
     }
+}
+
+TEST_CASE(
+    "the cluster keys on every member are private, trusted, unmodifiable and for key wrap "
+    "only, and there is one transport key after init runs again",
+    "[secrecy]") {
+    BackupCluster f;
+    REQUIRE(f.env.initTransportKey() == 0);  // a rotation
+    DirectMembers direct(f.env);
+    auto p11 = direct.p11();
+    for (unsigned m = 0; m < f.env.members(); ++m) {
+        CK_SESSION_HANDLE s = direct.sessions[m];
+        INFO(f.env.memberLabel(m));
+        unsigned transport = 0, backup = 0;
+        for (CK_OBJECT_HANDLE key : attack::visibleSecretKeys(p11, s)) {
+            const std::string id = textOf(attribute(p11, s, key, CKA_ID));
+            if (id.rfind("p11cluster-", 0) != 0) continue;
+            transport += id == "p11cluster-transport";
+            backup += id == "p11cluster-backup";
+            INFO(id);
+            CHECK(attribute(p11, s, key, CKA_PRIVATE) == Bytes{CK_TRUE});
+            CHECK(attribute(p11, s, key, CKA_TRUSTED) == Bytes{CK_TRUE});
+            CHECK(attribute(p11, s, key, CKA_MODIFIABLE) == Bytes{CK_FALSE});
+            CHECK(attribute(p11, s, key, CKA_EXTRACTABLE) == Bytes{CK_FALSE});
+            CHECK(attribute(p11, s, key, CKA_SENSITIVE) == Bytes{CK_TRUE});
+            CHECK(attribute(p11, s, key, CKA_DECRYPT) == Bytes{CK_FALSE});
+            CK_MECHANISM_TYPE only = CKM_AES_KEY_WRAP_PAD;
+            Bytes allowed = attribute(p11, s, key, CKA_ALLOWED_MECHANISMS);
+            CHECK(allowed == Bytes(reinterpret_cast<CK_BYTE*>(&only),
+                                   reinterpret_cast<CK_BYTE*>(&only) + sizeof only));
+        }
+        CHECK(transport == 1);
+        CHECK(backup == 1);
+    }
+}
+
+TEST_CASE("without the user's login a new key cannot be copied, and the cluster says so",
+          "[secrecy]") {
+    ClusterFixture f;
+    REQUIRE(f.env.initTransportKey() == 0);
+    f.start(false);
+    CK_MECHANISM mech{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE templ[] = {
+        {CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, &no, 1}, {CKA_PRIVATE, &no, 1}};
+    CK_OBJECT_HANDLE key;
+    CHECK_RV(f.p11()->C_GenerateKey(f.session, &mech, templ, 3, &key), CKR_USER_NOT_LOGGED_IN);
+    REQUIRE_OK(f.p11()->C_Login(f.session, CKU_USER, pin(kUserPin), pinLen(kUserPin)));
+    CHECK_RV(f.p11()->C_GenerateKey(f.session, &mech, templ, 3, &key), CKR_OK);
+}
+
+TEST_CASE("a member host's socket admits only the host's own user", "[secrecy]") {
+    SoftHsmEnv env(1);
+    MemberHost host(env, "a");  // started
+    const std::string path = host.address().substr(std::strlen("unix:"));
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    if (::geteuid() != 0) {
+        WARN("not root: cannot try the socket as another user");
+        return;
+    }
+    // Another user, with the socket and its directory opened to everyone by
+    // mistake: the host still checks who is calling (SO_PEERCRED).
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    REQUIRE(::chmod(env.dir().c_str(), 0711) == 0);
+    pid_t child = ::fork();
+    if (child == 0) {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(4);
+        char hello[64] = {};
+        if (::write(fd, hello, sizeof hello) < 0) ::_exit(0);  // already closed on us
+        char answer[16];
+        ::_exit(::read(fd, answer, sizeof answer) <= 0 ? 0 : 5);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    std::ifstream log(host.logPath());
+    std::stringstream text;
+    text << log.rdbuf();
+    CHECK(text.str().find("refused a connection from uid 65534") != std::string::npos);
 }
