@@ -412,8 +412,8 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
     if (pMechanism == nullptr || pulWrappedKeyLen == nullptr) return CKR_ARGUMENTS_BAD;
     std::lock_guard lock(session->mutex);
     try {
-        if (auto view = objects::callerView(cluster, *session, hKey); view && !view->extractable)
-            return CKR_KEY_UNEXTRACTABLE;
+        if (CK_RV rv = secrecy::wrappable(cluster, *session, hKey, hWrappingKey); rv != CKR_OK)
+            return rv;
     } catch (const CkError&) {
         return CKR_KEY_HANDLE_INVALID;
     }

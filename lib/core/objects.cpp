@@ -386,6 +386,7 @@ CK_OBJECT_HANDLE copy(Cluster& cluster, Session& session, CK_OBJECT_HANDLE sourc
     CallerView next;
     if (view) {
         next = changedView(*view, templ, count, kept);
+        secrecy::lockIfNowFixed(cluster, session, source, *view, next, kept);
         templ = kept.data();
         count = static_cast<CK_ULONG>(kept.size());
     }
@@ -548,6 +549,7 @@ void setAttributes(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
     bool viewChanged = false;
     if (view) {
         CallerView next = changedView(*view, templ, count, kept);
+        secrecy::lockIfNowFixed(cluster, session, object, *view, next, kept);
         viewChanged = !(next == *view);
         if (viewChanged)
             cluster.objects().setView(object, std::make_shared<const CallerView>(next));

@@ -73,6 +73,42 @@ bool changeView(CallerView& view, const CK_ATTRIBUTE& attribute) {
     return true;
 }
 
+void lockIfNowFixed(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                    const CallerView& before, CallerView& next, std::vector<CK_ATTRIBUTE>& kept) {
+    if (!before.extractable || next.extractable || lockedOnMembers(before)) return;
+    auto identity = objects::identityLocked(cluster, session, object);
+    if (!identity || (identity->cls != CKO_PRIVATE_KEY && identity->cls != CKO_SECRET_KEY)) return;
+    if (!next.sensitive) {
+        // The members hold it as the caller made it: their answer is the caller's.
+        CK_BBOOL sensitive = CK_FALSE;
+        CK_ATTRIBUTE attr{CKA_SENSITIVE, &sensitive, sizeof sensitive};
+        check(objects::getAttributes(cluster, session, object, &attr, 1));
+        next.sensitive = sensitive ? CK_TRUE : CK_FALSE;
+    }
+    // A CKA_SENSITIVE in the same template is the view's now.
+    std::erase_if(kept, [&](const CK_ATTRIBUTE& a) { return changeView(next, a); });
+    // SoftHSM fixes CKA_WRAP_WITH_TRUSTED when a key is made: the members'
+    // copies cannot become trusted-only now, so they become what the caller
+    // asked for, for real (a member that lacks the key can no longer be
+    // given it; docs/security.md).
+    static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    kept.push_back({CKA_EXTRACTABLE, &no, sizeof no});
+    kept.push_back({CKA_SENSITIVE, &yes, sizeof yes});
+}
+
+CK_RV wrappable(Cluster& cluster, Session& session, CK_OBJECT_HANDLE key,
+                CK_OBJECT_HANDLE wrappingKey) {
+    auto view = objects::callerView(cluster, session, key);
+    if (!view) return CKR_OK;  // the members hold it as the caller made it
+    if (!view->extractable) return CKR_KEY_UNEXTRACTABLE;
+    if (!view->wrapWithTrusted) return CKR_OK;
+    CK_BBOOL trusted = CK_FALSE;
+    CK_ATTRIBUTE attr{CKA_TRUSTED, &trusted, sizeof trusted};
+    CK_RV rv = objects::getAttributes(cluster, session, wrappingKey, &attr, 1);
+    if (rv == CKR_OBJECT_HANDLE_INVALID) return CKR_WRAPPING_KEY_HANDLE_INVALID;
+    return rv == CKR_OK && trusted ? CKR_OK : CKR_KEY_NOT_WRAPPABLE;
+}
+
 CK_RV digestible(Cluster& cluster, Session& session, CK_OBJECT_HANDLE key) {
     CK_BBOOL sensitive = CK_FALSE, extractable = CK_TRUE;
     CK_ATTRIBUTE attrs[] = {{CKA_SENSITIVE, &sensitive, sizeof sensitive},

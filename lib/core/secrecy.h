@@ -14,6 +14,8 @@
 //     non-extractable (CKR_KEY_INDIGESTIBLE; SoftHSM would digest such a key
 //     with SHA-1/SHA-2, and refuses it with other digests: the cluster takes
 //     the safer side for every digest);
+//   - C_WrapKey wraps no key the caller made non-extractable, and a key the
+//     caller made wrap-with-trusted only under a trusted key;
 //   - a key derived from one with a view reports CKA_NEVER_EXTRACTABLE and
 //     CKA_ALWAYS_SENSITIVE from its base's view (PKCS#11 3.0, 4.8), not from
 //     the member's copy of the base.
@@ -24,6 +26,7 @@
 #include <pkcs11.h>
 
 #include <memory>
+#include <vector>
 
 #include "core/object_index.h"
 
@@ -53,6 +56,22 @@ CK_RV applyView(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object, con
 // whether it was taken into `view`; throws CkError(CKR_ATTRIBUTE_READ_ONLY)
 // for a sensitive key made non-sensitive.
 bool changeView(CallerView& view, const CK_ATTRIBUTE& attribute);
+
+// After a C_SetAttributeValue or C_CopyObject template changed the view of
+// `object` from `before` to `next`: a key the caller has just made
+// non-extractable is made non-extractable and sensitive on the members too
+// (SoftHSM cannot make an existing key trusted-only): CKA_EXTRACTABLE false
+// and CKA_SENSITIVE true go into `kept` (the members' template), the
+// caller's CKA_SENSITIVE into `next`.
+void lockIfNowFixed(Cluster& cluster, Session& session, CK_OBJECT_HANDLE object,
+                    const CallerView& before, CallerView& next, std::vector<CK_ATTRIBUTE>& kept);
+
+// C_WrapKey: CKR_OK when the caller's view lets `key` be wrapped under
+// `wrappingKey`: CKR_KEY_UNEXTRACTABLE for a key the caller made
+// non-extractable, CKR_KEY_NOT_WRAPPABLE for a key the caller made
+// wrap-with-trusted and an untrusted wrapping key.
+CK_RV wrappable(Cluster& cluster, Session& session, CK_OBJECT_HANDLE key,
+                CK_OBJECT_HANDLE wrappingKey);
 
 // CKR_OK when the caller may digest `key` (C_DigestKey), else
 // CKR_KEY_INDIGESTIBLE (or the CK_RV reading its attributes gave).

@@ -208,6 +208,20 @@ TEST_CASE("a member-user session cannot extract a key the caller made non-extrac
     const Bytes modulus = attribute(f.p11(), f.session, rsa.publicKey, CKA_MODULUS);
     const Bytes sealedSensitive = aesEncrypt(f.p11(), f.session, f.makeAes("mu-aes"));
     const Bytes sealedPlain = aesEncrypt(f.p11(), f.session, f.makeAes("mu-aes-ns", false));
+    // Made extractable and readable, then locked by the caller.
+    CK_MECHANISM aesGen{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE laterTempl[] = {
+        {CKA_VALUE_LEN, &len, sizeof len}, {CKA_TOKEN, &yes, 1},       {CKA_PRIVATE, &yes, 1},
+        {CKA_SENSITIVE, &no, 1},           {CKA_EXTRACTABLE, &yes, 1}, {CKA_ENCRYPT, &yes, 1},
+        {CKA_ID, (void*)"mu-later", 8}};
+    CK_OBJECT_HANDLE later;
+    REQUIRE_OK(f.p11()->C_GenerateKey(f.session, &aesGen, laterTempl, 7, &later));
+    CK_ATTRIBUTE lock{CKA_EXTRACTABLE, &no, 1};
+    REQUIRE_OK(f.p11()->C_SetAttributeValue(f.session, later, &lock, 1));
+    const Bytes sealedLater = aesEncrypt(f.p11(), f.session, later);
+    CHECK(attribute(f.p11(), f.session, later, CKA_VALUE).empty());
+    CHECK(attribute(f.p11(), f.session, later, CKA_SENSITIVE) == Bytes{CK_FALSE});
     f.finalize();
 
     // The attacker holds the user PIN and talks to each member directly.
@@ -232,11 +246,12 @@ TEST_CASE("a member-user session cannot extract a key the caller made non-extrac
         std::vector<Target> targets = {
             {byId(CKO_PRIVATE_KEY, "mu-rsa"), CKA_PRIME_1, "RSA key"},
             {byId(CKO_SECRET_KEY, "mu-aes"), CKA_VALUE, "AES key"},
-            {byId(CKO_SECRET_KEY, "mu-aes-ns"), CKA_VALUE, "AES key made non-sensitive"}};
+            {byId(CKO_SECRET_KEY, "mu-aes-ns"), CKA_VALUE, "AES key made non-sensitive"},
+            {byId(CKO_SECRET_KEY, "mu-later"), CKA_VALUE, "AES key locked after it was made"}};
         auto judge = [&](const std::string& how, const Bytes& value) {
             if (value.empty()) return;
-            if (opens(value, sealedSensitive) || opens(value, sealedPlain) ||
-                value.size() == modulus.size() / 2)
+            if (opens(value, sealedLater) || opens(value, sealedSensitive) ||
+                opens(value, sealedPlain) || value.size() == modulus.size() / 2)
                 leaks.push_back(where + how);
         };
         CK_OBJECT_HANDLE ours = attackerKey(p11, s, Bytes(32, 0x44));
@@ -428,6 +443,18 @@ TEST_CASE("the API hides the secret attributes of a key the caller made non-extr
             CK_ULONG blobLen = sizeof blob;
             CHECK_RV(p11->C_WrapKey(f.session, &kwp, wrapping, key, blob, &blobLen),
                      CKR_KEY_UNEXTRACTABLE);
+        }
+        // ... and a key made wrap-with-trusted after it was made, only under a
+        // trusted key (the caller's wrapping key is not).
+        CK_OBJECT_HANDLE open =
+            generateSecret(p11, f.session, CKM_AES_KEY_GEN, 32, token, true, true);
+        CK_ATTRIBUTE trustedOnly{CKA_WRAP_WITH_TRUSTED, &yes, 1};
+        REQUIRE_OK(p11->C_SetAttributeValue(f.session, open, &trustedOnly, 1));
+        {
+            CK_BYTE blob[4096];
+            CK_ULONG blobLen = sizeof blob;
+            CHECK_RV(p11->C_WrapKey(f.session, &kwp, wrapping, open, blob, &blobLen),
+                     CKR_KEY_NOT_WRAPPABLE);
         }
         // A key derived from one the caller keeps secret was never extractable
         // or always sensitive only if its base was (PKCS#11 3.0, 4.8).
