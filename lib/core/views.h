@@ -9,7 +9,8 @@
 // view record on each member that holds the key keeps it: a private CKO_DATA
 // object, CKA_APPLICATION "p11cluster" (so hidden from the caller's finds
 // like the tombstones), labelled "p11cluster view " + the SHA-256 of the
-// key's identity (as a token object), holding the view.
+// key's identity (as a token object), holding the view (format 2 adds the
+// caller's CKA_SENSITIVE; format 1 records still read).
 //
 // Records are written before a generated key becomes a token object, so a
 // key found in any process has its record; a record whose key is gone from

@@ -619,3 +619,24 @@ TEST_CASE("a member host's socket admits only the host's own user", "[secrecy]")
     text << log.rdbuf();
     CHECK(text.str().find("refused a connection from uid 65534") != std::string::npos);
 }
+
+TEST_CASE("the security officer alone sees no private key and no cluster key", "[secrecy]") {
+    BackupCluster f;
+    f.start();
+    f.makeAes("so-aes");
+    f.finalize();
+    Module softhsm(softhsmPath());
+    REQUIRE_OK(softhsm->C_Initialize(nullptr));
+    for (unsigned m = 0; m < f.env.members(); ++m) {
+        CK_SESSION_HANDLE s;
+        REQUIRE_OK(softhsm->C_OpenSession(slotByLabel(softhsm.fn(), f.env.memberLabel(m)),
+                                          CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
+                                          &s));
+        REQUIRE_OK(softhsm->C_Login(s, CKU_SO, pin(kSoPin), pinLen(kSoPin)));
+        INFO(f.env.memberLabel(m));
+        CHECK(findObjects(softhsm.fn(), s, {{CKA_PRIVATE, &yes, 1}}).empty());
+        CHECK(attack::visibleSecretKeys(softhsm.fn(), s).empty());
+        softhsm->C_Logout(s);
+    }
+    softhsm->C_Finalize(nullptr);
+}
