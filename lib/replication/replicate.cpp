@@ -128,7 +128,11 @@ bool heldLocked(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key)
 
 namespace {
 
-// A carrier's attributes (the first six are its unwrap template).
+// A carrier's attributes (the first eleven are its unwrap template). A
+// session object, public so that a cluster still on an earlier release's
+// public transport key copies without login as it did; it can carry only
+// keys the caller made extractable, and itself travels only under trusted
+// keys.
 struct CarrierTemplate {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE type = CKK_AES;
@@ -138,7 +142,7 @@ struct CarrierTemplate {
     CK_ATTRIBUTE attrs[12] = {{CKA_CLASS, &cls, sizeof cls},
                               {CKA_KEY_TYPE, &type, sizeof type},
                               {CKA_TOKEN, &no, sizeof no},
-                              {CKA_PRIVATE, &yes, sizeof yes},
+                              {CKA_PRIVATE, &no, sizeof no},
                               {CKA_SENSITIVE, &yes, sizeof yes},
                               {CKA_WRAP_WITH_TRUSTED, &yes, sizeof yes},
                               {CKA_WRAP, &yes, sizeof yes},

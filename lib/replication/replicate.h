@@ -75,8 +75,8 @@ CK_RV importObject(Member& member, CK_SESSION_HANDLE session, const Exported& ob
 // travels under a cluster key directly). Throws CkError.
 bool heldLocked(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key);
 
-// A carrier: a fresh AES-256 session key, private and sensitive, that may
-// itself travel only under trusted keys. Throws CkError.
+// A carrier: a fresh AES-256 session key, sensitive, for key wrap only, that
+// may itself travel only under trusted keys. Throws CkError.
 CK_OBJECT_HANDLE makeCarrier(Member& member, CK_SESSION_HANDLE session);
 // A carrier that arrives wrapped under a cluster key: unwraps it on `member`.
 CK_RV receiveCarrier(Member& member, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE clusterKey,
